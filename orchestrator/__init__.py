@@ -1,0 +1,1 @@
+"""simrs: the hospital SIMRS downtime SOP, automated."""

@@ -1,0 +1,410 @@
+"""The built-in hospital: bring it up, take it down, say how it is.
+
+``up`` is all-or-nothing: if any step fails, what was created is removed again, and a later
+``up`` starts clean (it also clears what a killed earlier run left behind). Every container
+carries the label ``simrs-lab`` so nothing else on the machine is ever touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestrator.lab import host as hostfs
+from orchestrator.lab import images, paths, podman, seed, topology
+from orchestrator.lab.podman import LabError
+from orchestrator.lab.topology import Host, LabSpec
+
+LABEL = "simrs-lab"
+REPO_INVENTORY = Path(__file__).resolve().parents[2] / "inventory" / "lab"
+SCHEMA = "/usr/local/share/simrs/schema.sql"
+PROBE_TIMEOUT = 2.0
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_msg: str) -> None:
+    return
+
+
+# ---- state ---------------------------------------------------------------------------------
+
+
+def state_file() -> Path:
+    return paths.state_dir() / "lab.json"
+
+
+def load_state() -> dict | None:
+    try:
+        return json.loads(state_file().read_text())
+    except FileNotFoundError:
+        return None
+    except json.JSONDecodeError as exc:
+        raise LabError(f"lab state {state_file()} is damaged ({exc}); run `simrs lab down`") from exc
+
+
+def save_state(state: dict) -> None:
+    path = state_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".lab-", suffix=".json")
+    with os.fdopen(fd, "w") as handle:
+        json.dump(state, handle, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def spec_from_state(state: dict) -> LabSpec:
+    return LabSpec(**state["spec"])
+
+
+def current() -> tuple[LabSpec, dict]:
+    """The running lab's spec and state, or a clear error when there is none."""
+    state = load_state()
+    if state is None or state.get("phase") != "ready":
+        raise LabError("the lab is not up: start it with `simrs lab up`", exit_code=2)
+    return spec_from_state(state), state
+
+
+def inventory_path(spec: LabSpec) -> Path:
+    """The inventory for this lab: the committed one for the default shape, else a generated one."""
+    if topology.render_inventory(spec) == (REPO_INVENTORY / "hosts.yml").read_text():
+        return REPO_INVENTORY
+    return paths.state_dir() / "inventory"
+
+
+# ---- container helpers ---------------------------------------------------------------------
+
+
+def exec_in(name: str, *cmd: str, timeout: float = 60, check: bool = True, stdin: str | None = None):
+    flags = ["-i"] if stdin is not None else []
+    return podman.run("exec", *flags, name, *cmd, check=check, input_text=stdin, timeout=timeout)
+
+
+def container_state(name: str) -> str | None:
+    res = podman.run("container", "inspect", "--format", "{{.State.Status}}", name, check=False)
+    return res.out.strip() if res.ok else None
+
+
+def _copy_files(name: str, files: dict[str, tuple[str, int]]) -> None:
+    """Copy {path in container: (text, mode)} into a created or running container."""
+    with tempfile.TemporaryDirectory(prefix="simrs-files-") as tmp:
+        for dest, (text, mode) in files.items():
+            local = Path(tmp) / dest.lstrip("/")
+            local.parent.mkdir(parents=True, exist_ok=True)
+            local.write_text(text)
+            local.chmod(mode)
+        for top in Path(tmp).iterdir():
+            podman.run("cp", f"{top}/.", f"{name}:/{top.name}/")
+
+
+def _host_files(spec: LabSpec, h: Host) -> dict[str, tuple[str, int]]:
+    hosts_file = topology.client_hosts_file(spec, h)
+    files = {"/etc/hosts": (hosts_file, 0o644)}
+    if h.is_server:
+        files["/etc/simrs/app.conf"] = (topology.server_app_conf(spec), 0o600)
+        if h.role == "primary":
+            files["/etc/simrs/service-ip.env"] = (topology.service_ip_env(spec), 0o644)
+    else:
+        files["/etc/simrs/client.conf"] = (topology.client_conf(spec), 0o600)
+        files["/etc/simrs/net.env"] = (topology.client_net_env(spec, h), 0o644)
+    return files
+
+
+def _create(spec: LabSpec, h: Host, image: str) -> None:
+    state = paths.state_dir()
+    args = [
+        "create", "--name", h.name, "--hostname", h.name,
+        "--label", LABEL, "--label", f"simrs-role={h.role}",
+        "--network", spec.network, "--ip", h.ip,
+        "--cap-add", "NET_ADMIN", "--cap-add", "NET_RAW",
+        # Forwarding on would let a stale ARP entry still reach a moved IP: hide the very bug
+        # a failover test must catch.
+        "--sysctl", "net.ipv4.ip_forward=0",
+        "--no-hosts", "--dns=none",
+    ]  # fmt: skip
+    if h.is_server:
+        args += ["--systemd=always",
+                 "-v", f"{state / 'attach' / h.name}:{spec.backup_mount}:rslave"]  # fmt: skip
+        if h.role == "primary":
+            args += ["-v", f"{state / 'mnt' / 'data'}:/data"]
+        args += [image, "/sbin/init"]
+    else:
+        args += ["--init", image, "sleep", "infinity"]
+    podman.run(*args)
+    _copy_files(h.name, _host_files(spec, h))
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float, interval: float = 0.5) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(interval)
+    raise LabError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def wait_server_ready(name: str, timeout: float = 90) -> None:
+    wait_for(f"MariaDB on {name}",
+             lambda: exec_in(name, "mariadb", "-e", "SELECT 1", check=False, timeout=10).ok,
+             timeout)  # fmt: skip
+
+
+# ---- up / down -----------------------------------------------------------------------------
+
+
+def leftovers(spec: LabSpec) -> bool:
+    containers = podman.run("ps", "-aq", "--filter", f"label={LABEL}", check=False).out.split()
+    network = podman.run("network", "exists", spec.network, check=False).ok
+    return bool(containers) or network or paths.state_dir().exists()
+
+
+def up(spec: LabSpec, progress: Progress = _quiet) -> dict:
+    hostfs.require_root()
+    podman.require_podman()
+    state = load_state()
+    if state is not None and state.get("phase") == "ready":
+        raise LabError(
+            f"the lab is already up ({len(topology.hosts(spec_from_state(state)))} hosts): "
+            "see `simrs lab status`, or `simrs lab down` first",
+            exit_code=2,
+        )
+    if leftovers(spec):
+        progress("clearing what an earlier, unfinished `lab up` left behind")
+        _teardown(spec, progress)
+    started = time.monotonic()
+    image = images.ensure_images(progress)
+    save_state({"phase": "building", "spec": dataclasses.asdict(spec), "image": image})
+    try:
+        _build(spec, image, progress)
+    except BaseException:  # Ctrl-C included: never leave a half-built lab
+        progress("lab up failed: removing what was created")
+        with contextlib.suppress(Exception):
+            _teardown(spec, _quiet)
+        raise
+    state = {
+        "phase": "ready",
+        "spec": dataclasses.asdict(spec),
+        "image": image,
+        "inventory": str(inventory_path(spec)),
+        "faults": {},
+        "up_seconds": round(time.monotonic() - started, 1),
+    }
+    save_state(state)
+    return state
+
+
+def _build(spec: LabSpec, image: str, progress: Progress) -> None:
+    state = paths.state_dir()
+    progress("data disk and external backup disk (loop filesystems)")
+    hostfs.make_loop_fs(state / "data.img", state / "mnt" / "data", spec.data_fs_mb, "SIMRS-DATA")
+    hostfs.make_loop_fs(state / "backup-disk.img", state / "mnt" / "backup-disk",
+                        spec.backup_disk_mb, spec.backup_disk_label)  # fmt: skip
+    hostfs.make_shared_dir(state / "attach")
+    for h in topology.hosts(spec):
+        if h.is_server:
+            (state / "attach" / h.name).mkdir(parents=True, exist_ok=True)
+    progress(f"network {spec.network} (internal, {spec.subnet})")
+    podman.run("network", "create", "--internal", "--subnet", spec.subnet,
+               "--ip-range", spec.ip_range, "--label", LABEL, spec.network)  # fmt: skip
+    lab_hosts = topology.hosts(spec)
+    progress(f"creating {len(lab_hosts)} hosts")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda h: _create(spec, h, image), lab_hosts))
+    attach_backup_disk("simrs-primary")
+    # The standby stays created but never started: a cold standby is powered off.
+    progress("powering on the primary server and the client PCs")
+    names = [h.name for h in lab_hosts if h.role != "standby"]
+    podman.run("start", *names, timeout=180)
+    progress("waiting for MariaDB on simrs-primary")
+    wait_server_ready("simrs-primary")
+    progress(f"loading the SIMRS schema and {spec.patients} synthetic patients")
+    exec_in("simrs-primary", "sh", "-c", f"mariadb < {SCHEMA}")
+    exec_in("simrs-primary", "mariadb", stdin=seed.accounts_sql(
+        topology.LAB_DB_APP_USER, topology.LAB_DB_APP_PASSWORD,
+        topology.LAB_APP_LOGIN_USER, topology.LAB_APP_LOGIN_PASSWORD))  # fmt: skip
+    exec_in("simrs-primary", "mariadb", "sik", stdin="".join(seed.seed_sql(spec.patients)),
+            timeout=1800)  # fmt: skip
+    write_inventory(spec)
+    progress("waiting for every client to reach the SIMRS through the service IP")
+    wait_serving(spec)
+
+
+def wait_serving(spec: LabSpec, timeout: float = 60) -> None:
+    """Until every running client PC reaches the SIMRS through the service IP."""
+    clients = [h.name for h in topology.hosts(spec)
+               if h.role == "client" and container_state(h.name) == "running"]  # fmt: skip
+    wait_for("the clients to reach the SIMRS",
+             lambda: all(p.ok for p in probe_clients(clients).values()), timeout=timeout)  # fmt: skip
+
+
+def write_inventory(spec: LabSpec) -> None:
+    target = inventory_path(spec)
+    if target == REPO_INVENTORY:
+        return
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "hosts.yml").write_text(topology.render_inventory(spec))
+    link = target / "group_vars"
+    if not link.is_symlink():
+        link.symlink_to(REPO_INVENTORY / "group_vars")
+
+
+def attach_backup_disk(server: str) -> None:
+    state = paths.state_dir()
+    hostfs.bind(state / "mnt" / "backup-disk", state / "attach" / server)
+
+
+def detach_backup_disk(server: str) -> None:
+    hostfs.unmount(paths.state_dir() / "attach" / server)
+
+
+def down(progress: Progress = _quiet) -> None:
+    hostfs.require_root()
+    state = load_state()
+    spec = spec_from_state(state) if state else LabSpec()
+    if state is None and not leftovers(spec):
+        raise LabError("the lab is not up: nothing to take down", exit_code=2)
+    _teardown(spec, progress)
+
+
+def _teardown(spec: LabSpec, progress: Progress) -> None:
+    names = podman.run("ps", "-aq", "--filter", f"label={LABEL}", check=False).out.split()
+    if names:
+        progress(f"removing {len(names)} containers")
+        podman.run("rm", "-f", "-t", "0", *names, timeout=180)
+    if podman.run("network", "exists", spec.network, check=False).ok:
+        progress(f"removing network {spec.network}")
+        podman.run("network", "rm", "-f", spec.network)
+    state = paths.state_dir()
+    hostfs.unmount(state / "attach")
+    hostfs.unmount(state / "mnt")
+    for leftover in ("data.img", "backup-disk.img", "lab.json"):
+        (state / leftover).unlink(missing_ok=True)
+    inv = state / "inventory"
+    if inv.exists():
+        (inv / "group_vars").unlink(missing_ok=True)
+        (inv / "hosts.yml").unlink(missing_ok=True)
+        inv.rmdir()
+
+
+# ---- status --------------------------------------------------------------------------------
+
+
+@dataclass
+class Probe:
+    ok: bool
+    failed: str | None = None
+    served_by: str | None = None
+    detail: str = ""
+    checks: list[dict] = field(default_factory=list)
+
+
+def probe_client(name: str, timeout: float = PROBE_TIMEOUT) -> Probe:
+    """Run the SIMRS client check on one PC; bounded by the probe's own timeouts."""
+    try:
+        res = exec_in(name, "simrs-probe", "--json", "--timeout", str(timeout),
+                      check=False, timeout=timeout * 4 + 5)  # fmt: skip
+        data = json.loads(res.out)
+    except (LabError, json.JSONDecodeError) as exc:
+        return Probe(False, "exec", detail=str(exc)[:200])
+    failed = data.get("failed") or data.get("error")
+    detail = next((c["detail"] for c in data.get("checks", []) if not c["ok"]), "")
+    return Probe(bool(data.get("ok")), failed, data.get("served_by"), detail, data.get("checks", []))
+
+
+def probe_clients(names: list[str]) -> dict[str, Probe]:
+    if not names:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(16, len(names))) as pool:
+        return dict(zip(names, pool.map(probe_client, names), strict=True))
+
+
+def _ips(name: str) -> list[str]:
+    res = exec_in(name, "ip", "-4", "-o", "addr", "show", "scope", "global", check=False, timeout=10)
+    return [line.split()[3].split("/")[0] for line in res.out.splitlines() if len(line.split()) > 3]
+
+
+def status() -> dict:
+    spec, state = current()
+    running_clients = []
+    hosts_out = []
+    for h in topology.hosts(spec):
+        cstate = container_state(h.name)
+        power = {"running": "running", None: "missing"}.get(cstate, "off")
+        entry: dict = {"name": h.name, "role": h.role, "unit": h.unit, "state": power,
+                       "ips": _ips(h.name) if power == "running" else []}  # fmt: skip
+        if h.role == "client" and power == "running":
+            running_clients.append(h.name)
+        hosts_out.append(entry)
+    probes = probe_clients(running_clients)
+    for entry in hosts_out:
+        if entry["role"] == "client":
+            p = probes.get(entry["name"])
+            entry["reaches_simrs"] = bool(p and p.ok)
+            entry["failed_check"] = p.failed if p else "host off"
+            entry["served_by"] = p.served_by if p else None
+    owners = [e["name"] for e in hosts_out if spec.service_ip in e["ips"]]
+    return {
+        "hosts": hosts_out,
+        "service_ip": spec.service_ip,
+        "service_ip_owners": owners,
+        "faults": state.get("faults", {}),
+        "inventory": state.get("inventory"),
+        "workload": workload_summary(spec),
+    }
+
+
+# ---- workload ------------------------------------------------------------------------------
+
+WORKLOAD_RECORD = "/var/lib/simrs-workload/record.jsonl"
+
+
+def workload_host(spec: LabSpec) -> str:
+    """The registration desk (pendaftaran) registers visits; a one-client lab uses its client."""
+    clients = [h for h in topology.hosts(spec) if h.role == "client"]
+    return next((h.name for h in clients if h.unit == "pendaftaran"), clients[0].name)
+
+
+def workload_running(spec: LabSpec) -> bool:
+    res = exec_in(workload_host(spec), "pgrep", "-f", "simrs-workload", check=False, timeout=10)
+    return res.ok
+
+
+def workload_start(interval: float = 0.5) -> None:
+    spec, _state = current()
+    if interval <= 0 or interval > 60:
+        raise LabError("--interval must be between 0 and 60 seconds", exit_code=2)
+    if workload_running(spec):
+        raise LabError("the workload is already running: `simrs lab workload stop` first", 2)
+    podman.run("exec", "-d", workload_host(spec), "simrs-workload", "--interval", str(interval),
+               "--record", WORKLOAD_RECORD)  # fmt: skip
+
+
+def workload_stop() -> None:
+    spec, _state = current()
+    exec_in(workload_host(spec), "pkill", "-TERM", "-f", "simrs-workload", check=False)
+    wait_for("the workload to stop", lambda: not workload_running(spec), timeout=10)
+
+
+def workload_record(spec: LabSpec) -> list[dict]:
+    res = exec_in(workload_host(spec), "cat", WORKLOAD_RECORD, check=False, timeout=30)
+    return [json.loads(line) for line in res.out.splitlines() if line.strip()] if res.ok else []
+
+
+def workload_summary(spec: LabSpec) -> dict:
+    if container_state(workload_host(spec)) != "running":
+        return {"running": False, "committed": None, "errors": None}
+    records = workload_record(spec)
+    committed = [r for r in records if "no_rawat" in r]
+    return {
+        "running": workload_running(spec),
+        "committed": len(committed),
+        "errors": len(records) - len(committed),
+        "last_committed": committed[-1] if committed else None,
+    }
