@@ -83,7 +83,8 @@ def heal(fault: str | None = None, host: str | None = None) -> list[str]:
     else:
         if fault not in FAULTS:
             raise _usage(f"unknown fault {fault!r}; choose one of: {', '.join(FAULTS)}")
-        keys = [k for k in faults if k == fault_key(fault, host) or (host is None and k.split(":")[0] == fault)]
+        wanted = fault_key(fault, host)
+        keys = [k for k in faults if k == wanted or (host is None and k.split(":")[0] == fault)]
         if not keys:
             active = ", ".join(faults) or "none"
             raise _usage(f"{fault_key(fault, host)} is not broken (active faults: {active})")
@@ -105,7 +106,7 @@ def heal(fault: str | None = None, host: str | None = None) -> list[str]:
 def _heal_one(spec: topology.LabSpec, fault: str, host: str | None, record: dict) -> None:
     if fault == "primary-off":
         if lab.container_state("simrs-primary") != "running":
-            lab.podman.run("start", "simrs-primary", timeout=120)
+            lab.power_on("simrs-primary")
         lab.wait_server_ready("simrs-primary")
     elif fault == "db-crash":
         lab.exec_in("simrs-primary", "systemctl", "start", "mariadb.socket", "mariadb.service")

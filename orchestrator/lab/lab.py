@@ -217,11 +217,12 @@ def _build(spec: LabSpec, image: str, progress: Progress) -> None:
     progress(f"creating {len(lab_hosts)} hosts")
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(lambda h: _create(spec, h, image), lab_hosts))
-    attach_backup_disk("simrs-primary")
     # The standby stays created but never started: a cold standby is powered off.
     progress("powering on the primary server and the client PCs")
     names = [h.name for h in lab_hosts if h.role != "standby"]
     podman.run("start", *names, timeout=180)
+    # Plugged in after power-on, so the mount arrives by propagation and can leave the same way.
+    attach_backup_disk("simrs-primary")
     progress("waiting for MariaDB on simrs-primary")
     wait_server_ready("simrs-primary")
     progress(f"loading the SIMRS schema and {spec.patients} synthetic patients")
@@ -261,7 +262,24 @@ def attach_backup_disk(server: str) -> None:
 
 
 def detach_backup_disk(server: str) -> None:
+    """Unplug the external disk from a server; the unmount propagates into the container."""
     hostfs.unmount(paths.state_dir() / "attach" / server)
+
+
+def backup_disk_attached(server: str) -> bool:
+    return hostfs.is_mountpoint(paths.state_dir() / "attach" / server)
+
+
+def power_on(server: str) -> None:
+    """Start a server container. The external disk, if plugged in, is unplugged for the start and
+    plugged in again after it: a mount present at start would be copied into the container and
+    could then never be unplugged by propagation."""
+    plugged = backup_disk_attached(server)
+    if plugged:
+        detach_backup_disk(server)
+    podman.run("start", server, timeout=120)
+    if plugged:
+        attach_backup_disk(server)
 
 
 def down(progress: Progress = _quiet) -> None:

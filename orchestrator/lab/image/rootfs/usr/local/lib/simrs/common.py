@@ -8,7 +8,7 @@ import pymysql
 
 # Khanza encrypts the admin login with these fixed keys; the stand-in keeps the shape.
 USER_KEY = "nur"
-PASS_KEY = "windi"
+PASS_KEY = "windi"  # noqa: S105 (Khanza's fixed key, not a secret)
 LOGIN_QUERY = (
     "SELECT @@hostname AS server, COUNT(*) AS ok FROM admin "
     "WHERE usere = AES_ENCRYPT(%s, %s) AND passworde = AES_ENCRYPT(%s, %s)"

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
 sys.path.insert(0, "/usr/local/lib/simrs")
-import common  # noqa: E402
+import common
 
 LOGIN_PAGE = """<!doctype html>
 <html lang="id"><head><meta charset="utf-8"><title>SIMRS - Login</title></head>
@@ -39,7 +39,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         if self.path == "/":
             self._send(200, LOGIN_PAGE.format(server=socket.gethostname()), "text/html")
         elif self.path == "/health":
@@ -65,7 +65,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         self._send(200, json.dumps({"status": "ok", "server": socket.gethostname(), **row}))
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         if self.path != "/login":
             self._send(404, json.dumps({"error": "not found"}))
             return

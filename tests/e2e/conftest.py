@@ -1,0 +1,49 @@
+"""E2E fixtures: the real CLI against the real lab (podman containers, MariaDB, IP addresses)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SIMRS = str(Path(sys.executable).with_name("simrs"))
+
+
+def simrs(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([SIMRS, *args], capture_output=True, text=True, timeout=timeout,
+                          check=False, cwd=REPO)  # fmt: skip
+
+
+def status() -> dict:
+    res = simrs("lab", "status", "--json", timeout=120)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
+
+
+def clients(data: dict) -> dict[str, dict]:
+    return {h["name"]: h for h in data["hosts"] if h["role"] == "client"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def lab():
+    """A fresh default lab for the session; taken down afterwards unless SIMRS_E2E_KEEP_LAB=1."""
+    if shutil.which("podman") is None or os.geteuid() != 0:
+        pytest.skip("e2e needs podman and root (run scripts/setup)")
+    simrs("lab", "down", timeout=300)  # whatever was there: start from a known lab
+    res = simrs("lab", "up", timeout=900)
+    assert res.returncode == 0, f"lab up failed:\n{res.stderr}"
+    yield status()
+    if os.environ.get("SIMRS_E2E_KEEP_LAB") != "1":
+        simrs("lab", "down", timeout=300)

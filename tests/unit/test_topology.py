@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import pytest
+import yaml
+
+from orchestrator.lab import topology
+from orchestrator.lab.topology import LabSpec
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_default_lab_has_the_sop_units_and_fixed_addresses():
+    hosts = topology.hosts(LabSpec())
+    assert [(h.name, h.role, h.ip, h.unit) for h in hosts] == [
+        ("simrs-primary", "primary", "198.18.0.11", None),
+        ("simrs-standby", "standby", "198.18.0.12", None),
+        ("kasir-01", "client", "198.18.0.21", "kasir"),
+        ("pendaftaran-01", "client", "198.18.0.22", "pendaftaran"),
+        ("farmasi-01", "client", "198.18.0.23", "farmasi"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("index", "expected"),
+    [
+        (0, ("kasir-01", "kasir")),
+        (2, ("farmasi-01", "farmasi")),
+        (7, ("ranap-01", "ranap")),
+        (8, ("kasir-02", "kasir")),
+        (21, ("radiologi-03", "radiologi")),
+    ],
+)
+def test_client_names_cycle_through_hospital_units(index, expected):
+    assert topology.client_name(index) == expected
+
+
+@pytest.mark.parametrize("clients", [1, 3, 20, topology.MAX_CLIENTS])
+def test_fixed_addresses_are_unique_in_subnet_and_outside_podmans_range(clients):
+    spec = LabSpec(clients=clients)
+    subnet = ipaddress.ip_network(spec.subnet)
+    podman_range = ipaddress.ip_network(spec.ip_range)
+    fixed = [h.ip for h in topology.hosts(spec)] + [spec.service_ip]
+    assert len(set(fixed)) == len(fixed)
+    for ip in map(ipaddress.ip_address, fixed):
+        assert ip in subnet
+        assert ip not in podman_range, f"{ip} could be handed out by podman's IPAM"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"clients": 0}, "clients must be between 1"),
+        ({"clients": topology.MAX_CLIENTS + 1}, "clients must be between 1"),
+        ({"patients": 0}, "patients must be between 1"),
+    ],
+)
+def test_spec_rejects_impossible_sizes(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        LabSpec(**kwargs)
+
+
+def test_committed_lab_inventory_is_what_the_lab_generates():
+    committed = (REPO / "inventory/lab/hosts.yml").read_text()
+    assert committed == topology.render_inventory(LabSpec())
+
+
+def test_generated_inventory_groups_every_host_once():
+    spec = LabSpec(clients=10)
+    inv = yaml.safe_load(topology.render_inventory(spec))
+    groups = inv["all"]["children"]
+    assert list(groups["simrs_primary"]["hosts"]) == ["simrs-primary"]
+    assert list(groups["simrs_standby"]["hosts"]) == ["simrs-standby"]
+    clients = groups["simrs_clients"]["hosts"]
+    assert len(clients) == 10
+    assert all(v["simrs_unit"] for v in clients.values())
+    assert inv["all"]["vars"]["ansible_connection"] == "containers.podman.podman"
+
+
+def test_lab_secrets_in_inventory_match_what_the_lab_configures():
+    secrets = yaml.safe_load((REPO / "inventory/lab/group_vars/all/secrets.yml").read_text())
+    settings = yaml.safe_load((REPO / "inventory/lab/group_vars/all/simrs.yml").read_text())
+    assert secrets["simrs_db_app_password"] == topology.LAB_DB_APP_PASSWORD
+    assert secrets["simrs_app_login_user"] == topology.LAB_APP_LOGIN_USER
+    assert secrets["simrs_app_login_password"] == topology.LAB_APP_LOGIN_PASSWORD
+    assert settings["simrs_db_app_user"] == topology.LAB_DB_APP_USER
+    spec = LabSpec()
+    assert settings["simrs_service_ip"] == spec.service_ip
+    assert settings["simrs_server_name"] == spec.server_name
+    assert settings["backup_disk"]["label"] == spec.backup_disk_label
+    assert settings["backup_disk"]["mount_point"] == spec.backup_mount
+
+
+def test_client_files_point_the_simrs_name_at_the_service_ip():
+    spec = LabSpec()
+    kasir = topology.host_by_name(spec, "kasir-01")
+    assert kasir is not None
+    hosts_file = topology.client_hosts_file(spec, kasir)
+    assert f"{spec.service_ip}\tsimrs-server" in hosts_file.splitlines()
+    assert "server = simrs-server" in topology.client_conf(spec)
+    assert topology.client_net_env(spec, kasir).startswith("ADDRESS=198.18.0.21/24\n")
+    assert topology.service_ip_env(spec) == "SERVICE_IP=198.18.0.10/24\nDEV=eth0\n"
