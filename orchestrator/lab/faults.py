@@ -142,12 +142,14 @@ def _fill_disk() -> list[str]:
     lab.exec_in("simrs-primary", "mkdir", "-p", FILLER_DIR)
     lab.exec_in("simrs-primary", "fallocate", "-l", str(max(avail - (1 << 20), 4096)), log)
     # Then every last block (root's reserve included), so the database cannot write at all.
-    lab.exec_in("simrs-primary", "sh", "-c",
-                f"dd if=/dev/zero of={tmp} bs=64k 2>/dev/null; sync; true", timeout=120)  # fmt: skip
+    lab.exec_in(
+        "simrs-primary", "sh", "-c", f"dd if=/dev/zero of={tmp} bs=64k 2>/dev/null; sync; true", timeout=120
+    )
     # A new binary log needs a block: from here every commit waits for space, as on a real
     # full disk (reads still work). The flush itself waits too, so it is cut off after 3 s.
-    lab.exec_in("simrs-primary", "timeout", "3", "mariadb", "-e", "FLUSH BINARY LOGS",
-                check=False, timeout=30)  # fmt: skip
+    lab.exec_in(
+        "simrs-primary", "timeout", "3", "mariadb", "-e", "FLUSH BINARY LOGS", check=False, timeout=30
+    )
     return [log, tmp]
 
 
@@ -166,10 +168,12 @@ def _break_client(spec: topology.LabSpec, host: str | None, mode: str) -> None:
 def _corrupt_newest_backup() -> dict:
     disk = paths.state_dir() / "mnt" / "backup-disk"
     candidates = [
-        p for p in disk.rglob("*")
-        if p.is_file() and "lost+found" not in p.parts
+        p
+        for p in disk.rglob("*")
+        if p.is_file()
+        and "lost+found" not in p.parts
         and not p.name.endswith((".json", ".sha256", ".manifest"))
-    ]  # fmt: skip
+    ]
     if not candidates:
         raise _usage("there is no backup on the external disk to corrupt yet; take one first")
     newest = max(candidates, key=lambda p: p.stat().st_mtime)
@@ -180,5 +184,4 @@ def _corrupt_newest_backup() -> dict:
         original = handle.read(CORRUPT_BYTES)
         handle.seek(offset)
         handle.write(bytes(b ^ 0xFF for b in original))
-    return {"path": str(newest), "offset": offset,
-            "original": base64.b64encode(original).decode()}  # fmt: skip
+    return {"path": str(newest), "offset": offset, "original": base64.b64encode(original).decode()}

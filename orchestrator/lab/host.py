@@ -74,4 +74,3 @@ def unmount(path: Path) -> None:
         # Stacked mounts (the shared dir is bound onto itself) need one umount each.
         while is_mountpoint(Path(mount)):
             _run("umount", mount)
-

@@ -22,13 +22,29 @@ from orchestrator.lab.podman import LabError
 
 SUITE = "bookworm"
 BASE_PACKAGES = (
-    "python3", "python3-apt", "iproute2", "iputils-ping", "iputils-arping",
-    "procps", "sudo", "ca-certificates",
-)  # fmt: skip
+    "python3",
+    "python3-apt",
+    "iproute2",
+    "iputils-ping",
+    "iputils-arping",
+    "procps",
+    "sudo",
+    "ca-certificates",
+)
 SERVER_PACKAGES = (
-    "mariadb-server", "mariadb-client", "mariadb-backup", "openssh-server", "systemd",
-    "systemd-sysv", "dbus", "python3-pymysql", "curl", "netcat-openbsd", "zstd", "gzip",
-)  # fmt: skip
+    "mariadb-server",
+    "mariadb-client",
+    "mariadb-backup",
+    "openssh-server",
+    "systemd",
+    "systemd-sysv",
+    "dbus",
+    "python3-pymysql",
+    "curl",
+    "netcat-openbsd",
+    "zstd",
+    "gzip",
+)
 RECIPE_VERSION = "2"  # bump when the build steps below change meaning
 IMAGE_DIR = Path(__file__).with_name("image")
 HOST_IMAGE_ALIAS = "localhost/simrs-host:lab"
@@ -98,11 +114,15 @@ def build_os_image(progress: Progress) -> str:
         progress(f"building {ref}: debootstrap {SUITE} (about 40 s)")
         _sh(
             [
-                "debootstrap", "--variant=minbase", "--include=" + ",".join(BASE_PACKAGES),
-                SUITE, str(rootfs), debian_mirror(),
+                "debootstrap",
+                "--variant=minbase",
+                "--include=" + ",".join(BASE_PACKAGES),
+                SUITE,
+                str(rootfs),
+                debian_mirror(),
             ],
             "debootstrap",
-        )  # fmt: skip
+        )
         policy = rootfs / "usr/sbin/policy-rc.d"
         policy.write_text("#!/bin/sh\nexit 101\n")  # no service starts inside the chroot
         policy.chmod(0o755)
@@ -112,11 +132,18 @@ def build_os_image(progress: Progress) -> str:
         _sh(["chroot", str(rootfs), *chroot_env, "apt-get", "update", "-qq"], "apt-get update")
         _sh(
             [
-                "chroot", str(rootfs), *chroot_env, "apt-get", "install", "-y", "-qq",
-                "--no-install-recommends", *SERVER_PACKAGES,
+                "chroot",
+                str(rootfs),
+                *chroot_env,
+                "apt-get",
+                "install",
+                "-y",
+                "-qq",
+                "--no-install-recommends",
+                *SERVER_PACKAGES,
             ],
             "apt-get install",
-        )  # fmt: skip
+        )
         _sh(["chroot", str(rootfs), "apt-get", "clean"], "apt-get clean")
         policy.unlink()
         (rootfs / "etc/resolv.conf").write_text("")
@@ -144,10 +171,18 @@ def build_host_image(os_ref: str, progress: Progress) -> str:
     if not _image_exists(ref):
         progress(f"building {ref}: SIMRS stand-in layer")
         podman.run(
-            "build", "--pull=never", "--network=none", "--build-arg", f"OS_IMAGE={os_ref}",
-            "-t", ref, "-f", str(IMAGE_DIR / "Containerfile"), str(IMAGE_DIR),
+            "build",
+            "--pull=never",
+            "--network=none",
+            "--build-arg",
+            f"OS_IMAGE={os_ref}",
+            "-t",
+            ref,
+            "-f",
+            str(IMAGE_DIR / "Containerfile"),
+            str(IMAGE_DIR),
             timeout=600,
-        )  # fmt: skip
+        )
     podman.run("tag", ref, HOST_IMAGE_ALIAS)
     return ref
 

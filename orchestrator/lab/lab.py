@@ -120,18 +120,32 @@ def _host_files(spec: LabSpec, h: Host) -> dict[str, tuple[str, int]]:
 def _create(spec: LabSpec, h: Host, image: str) -> None:
     state = paths.state_dir()
     args = [
-        "create", "--name", h.name, "--hostname", h.name,
-        "--label", LABEL, "--label", f"simrs-role={h.role}",
-        "--network", spec.network, "--ip", h.ip,
-        "--cap-add", "NET_ADMIN", "--cap-add", "NET_RAW",
+        "create",
+        "--name",
+        h.name,
+        "--hostname",
+        h.name,
+        "--label",
+        LABEL,
+        "--label",
+        f"simrs-role={h.role}",
+        "--network",
+        spec.network,
+        "--ip",
+        h.ip,
+        "--cap-add",
+        "NET_ADMIN",
+        "--cap-add",
+        "NET_RAW",
         # Forwarding on would let a stale ARP entry still reach a moved IP: hide the very bug
         # a failover test must catch.
-        "--sysctl", "net.ipv4.ip_forward=0",
-        "--no-hosts", "--dns=none",
-    ]  # fmt: skip
+        "--sysctl",
+        "net.ipv4.ip_forward=0",
+        "--no-hosts",
+        "--dns=none",
+    ]
     if h.is_server:
-        args += ["--systemd=always",
-                 "-v", f"{state / 'attach' / h.name}:{spec.backup_mount}:rslave"]  # fmt: skip
+        args += ["--systemd=always", "-v", f"{state / 'attach' / h.name}:{spec.backup_mount}:rslave"]
         if h.role == "primary":
             args += ["-v", f"{state / 'mnt' / 'data'}:/data"]
         args += [image, "/sbin/init"]
@@ -151,9 +165,11 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float, interval: flo
 
 
 def wait_server_ready(name: str, timeout: float = 90) -> None:
-    wait_for(f"MariaDB on {name}",
-             lambda: exec_in(name, "mariadb", "-e", "SELECT 1", check=False, timeout=10).ok,
-             timeout)  # fmt: skip
+    wait_for(
+        f"MariaDB on {name}",
+        lambda: exec_in(name, "mariadb", "-e", "SELECT 1", check=False, timeout=10).ok,
+        timeout,
+    )
 
 
 # ---- up / down -----------------------------------------------------------------------------
@@ -204,15 +220,26 @@ def _build(spec: LabSpec, image: str, progress: Progress) -> None:
     state = paths.state_dir()
     progress("data disk and external backup disk (loop filesystems)")
     hostfs.make_loop_fs(state / "data.img", state / "mnt" / "data", spec.data_fs_mb, "SIMRS-DATA")
-    hostfs.make_loop_fs(state / "backup-disk.img", state / "mnt" / "backup-disk",
-                        spec.backup_disk_mb, spec.backup_disk_label)  # fmt: skip
+    hostfs.make_loop_fs(
+        state / "backup-disk.img", state / "mnt" / "backup-disk", spec.backup_disk_mb, spec.backup_disk_label
+    )
     hostfs.make_shared_dir(state / "attach")
     for h in topology.hosts(spec):
         if h.is_server:
             (state / "attach" / h.name).mkdir(parents=True, exist_ok=True)
     progress(f"network {spec.network} (internal, {spec.subnet})")
-    podman.run("network", "create", "--internal", "--subnet", spec.subnet,
-               "--ip-range", spec.ip_range, "--label", LABEL, spec.network)  # fmt: skip
+    podman.run(
+        "network",
+        "create",
+        "--internal",
+        "--subnet",
+        spec.subnet,
+        "--ip-range",
+        spec.ip_range,
+        "--label",
+        LABEL,
+        spec.network,
+    )
     lab_hosts = topology.hosts(spec)
     progress(f"creating {len(lab_hosts)} hosts")
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -227,11 +254,17 @@ def _build(spec: LabSpec, image: str, progress: Progress) -> None:
     wait_server_ready("simrs-primary")
     progress(f"loading the SIMRS schema and {spec.patients} synthetic patients")
     exec_in("simrs-primary", "sh", "-c", f"mariadb < {SCHEMA}")
-    exec_in("simrs-primary", "mariadb", stdin=seed.accounts_sql(
-        topology.LAB_DB_APP_USER, topology.LAB_DB_APP_PASSWORD,
-        topology.LAB_APP_LOGIN_USER, topology.LAB_APP_LOGIN_PASSWORD))  # fmt: skip
-    exec_in("simrs-primary", "mariadb", "sik", stdin="".join(seed.seed_sql(spec.patients)),
-            timeout=1800)  # fmt: skip
+    exec_in(
+        "simrs-primary",
+        "mariadb",
+        stdin=seed.accounts_sql(
+            topology.LAB_DB_APP_USER,
+            topology.LAB_DB_APP_PASSWORD,
+            topology.LAB_APP_LOGIN_USER,
+            topology.LAB_APP_LOGIN_PASSWORD,
+        ),
+    )
+    exec_in("simrs-primary", "mariadb", "sik", stdin="".join(seed.seed_sql(spec.patients)), timeout=1800)
     write_inventory(spec)
     progress("waiting for every client to reach the SIMRS through the service IP")
     wait_serving(spec)
@@ -239,10 +272,14 @@ def _build(spec: LabSpec, image: str, progress: Progress) -> None:
 
 def wait_serving(spec: LabSpec, timeout: float = 60) -> None:
     """Until every running client PC reaches the SIMRS through the service IP."""
-    clients = [h.name for h in topology.hosts(spec)
-               if h.role == "client" and container_state(h.name) == "running"]  # fmt: skip
-    wait_for("the clients to reach the SIMRS",
-             lambda: all(p.ok for p in probe_clients(clients).values()), timeout=timeout)  # fmt: skip
+    clients = [
+        h.name for h in topology.hosts(spec) if h.role == "client" and container_state(h.name) == "running"
+    ]
+    wait_for(
+        "the clients to reach the SIMRS",
+        lambda: all(p.ok for p in probe_clients(clients).values()),
+        timeout=timeout,
+    )
 
 
 def write_inventory(spec: LabSpec) -> None:
@@ -326,8 +363,9 @@ class Probe:
 def probe_client(name: str, timeout: float = PROBE_TIMEOUT) -> Probe:
     """Run the SIMRS client check on one PC; bounded by the probe's own timeouts."""
     try:
-        res = exec_in(name, "simrs-probe", "--json", "--timeout", str(timeout),
-                      check=False, timeout=timeout * 4 + 5)  # fmt: skip
+        res = exec_in(
+            name, "simrs-probe", "--json", "--timeout", str(timeout), check=False, timeout=timeout * 4 + 5
+        )
         data = json.loads(res.out)
     except (LabError, json.JSONDecodeError) as exc:
         return Probe(False, "exec", detail=str(exc)[:200])
@@ -355,8 +393,13 @@ def status() -> dict:
     for h in topology.hosts(spec):
         cstate = container_state(h.name)
         power = {"running": "running", None: "missing"}.get(cstate, "off")
-        entry: dict = {"name": h.name, "role": h.role, "unit": h.unit, "state": power,
-                       "ips": _ips(h.name) if power == "running" else []}  # fmt: skip
+        entry: dict = {
+            "name": h.name,
+            "role": h.role,
+            "unit": h.unit,
+            "state": power,
+            "ips": _ips(h.name) if power == "running" else [],
+        }
         if h.role == "client" and power == "running":
             running_clients.append(h.name)
         hosts_out.append(entry)
@@ -400,8 +443,16 @@ def workload_start(interval: float = 0.5) -> None:
         raise LabError("--interval must be between 0 and 60 seconds", exit_code=2)
     if workload_running(spec):
         raise LabError("the workload is already running: `simrs lab workload stop` first", 2)
-    podman.run("exec", "-d", workload_host(spec), "simrs-workload", "--interval", str(interval),
-               "--record", WORKLOAD_RECORD)  # fmt: skip
+    podman.run(
+        "exec",
+        "-d",
+        workload_host(spec),
+        "simrs-workload",
+        "--interval",
+        str(interval),
+        "--record",
+        WORKLOAD_RECORD,
+    )
 
 
 def workload_stop() -> None:

@@ -11,10 +11,45 @@ import datetime as dt
 import random
 from collections.abc import Iterator
 
-FIRST = ("Siti", "Budi", "Agus", "Dewi", "Rina", "Andi", "Sri", "Eko", "Wahyu", "Nur", "Putri",
-         "Joko", "Ayu", "Dian", "Hendra", "Indah", "Rudi", "Yuni", "Fajar", "Lestari")  # fmt: skip
-LAST = ("Santoso", "Wijaya", "Rahmawati", "Saputra", "Hidayat", "Kusuma", "Pratama", "Handayani",
-        "Setiawan", "Nugroho", "Lubis", "Siregar", "Harahap", "Sembiring", "Simanjuntak")  # fmt: skip
+FIRST = (
+    "Siti",
+    "Budi",
+    "Agus",
+    "Dewi",
+    "Rina",
+    "Andi",
+    "Sri",
+    "Eko",
+    "Wahyu",
+    "Nur",
+    "Putri",
+    "Joko",
+    "Ayu",
+    "Dian",
+    "Hendra",
+    "Indah",
+    "Rudi",
+    "Yuni",
+    "Fajar",
+    "Lestari",
+)
+LAST = (
+    "Santoso",
+    "Wijaya",
+    "Rahmawati",
+    "Saputra",
+    "Hidayat",
+    "Kusuma",
+    "Pratama",
+    "Handayani",
+    "Setiawan",
+    "Nugroho",
+    "Lubis",
+    "Siregar",
+    "Harahap",
+    "Sembiring",
+    "Simanjuntak",
+)
 CITIES = ("Jakarta", "Bekasi", "Bogor", "Depok", "Tangerang", "Bandung", "Surabaya", "Medan")
 STREETS = ("Jl. Pemuda", "Jl. Raya Bogor", "Jl. Kalimalang", "Jl. Pramuka", "Jl. Otista")
 RELIGIONS = ("Islam", "Kristen", "Katolik", "Hindu", "Buddha", "Konghucu")

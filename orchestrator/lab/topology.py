@@ -140,11 +140,7 @@ def client_conf(spec: LabSpec) -> str:
 
 
 def client_hosts_file(spec: LabSpec, host: Host) -> str:
-    return (
-        "127.0.0.1\tlocalhost\n"
-        f"{host.ip}\t{host.name}\n"
-        f"{spec.service_ip}\t{spec.server_name}\n"
-    )
+    return f"127.0.0.1\tlocalhost\n{host.ip}\t{host.name}\n{spec.service_ip}\t{spec.server_name}\n"
 
 
 def client_net_env(spec: LabSpec, host: Host) -> str:

@@ -16,8 +16,9 @@ SIMRS = str(Path(sys.executable).with_name("simrs"))
 
 
 def simrs(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([SIMRS, *args], capture_output=True, text=True, timeout=timeout,
-                          check=False, cwd=REPO)  # fmt: skip
+    return subprocess.run(
+        [SIMRS, *args], capture_output=True, text=True, timeout=timeout, check=False, cwd=REPO
+    )
 
 
 def status() -> dict:

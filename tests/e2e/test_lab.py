@@ -8,6 +8,7 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from orchestrator.lab import lab as lab_mod
 from tests.e2e.conftest import clients, simrs, status
 
 CLIENTS = ["kasir-01", "pendaftaran-01", "farmasi-01"]
@@ -16,8 +17,13 @@ CLIENTS = ["kasir-01", "pendaftaran-01", "farmasi-01"]
 def probe(host: str) -> tuple[dict, float]:
     """The client's own SIMRS check, timed from outside."""
     start = time.monotonic()
-    res = subprocess.run(["podman", "exec", host, "simrs-probe", "--json"], capture_output=True,
-                         text=True, timeout=60, check=False)  # fmt: skip
+    res = subprocess.run(
+        ["podman", "exec", host, "simrs-probe", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     return json.loads(res.stdout), time.monotonic() - start
 
 
@@ -36,9 +42,21 @@ def test_every_client_reaches_the_simrs_through_the_service_ip(lab):
 
 
 def test_seeded_patients_are_in_the_database(lab):
-    res = subprocess.run(["podman", "exec", "simrs-primary", "mariadb", "-N", "-e",
-                          "SELECT COUNT(*) FROM sik.pasien; SELECT COUNT(*) FROM sik.reg_periksa"],
-                         capture_output=True, text=True, timeout=30, check=True)  # fmt: skip
+    res = subprocess.run(
+        [
+            "podman",
+            "exec",
+            "simrs-primary",
+            "mariadb",
+            "-N",
+            "-e",
+            "SELECT COUNT(*) FROM sik.pasien; SELECT COUNT(*) FROM sik.reg_periksa",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     assert res.stdout.split() == ["500", "1000"]
 
 
@@ -96,8 +114,13 @@ def test_db_crash_keeps_the_host_up_but_not_the_simrs(lab):
 def test_disk_full_is_a_real_full_filesystem_and_blocks_writes(lab):
     assert simrs("lab", "break", "disk-full").returncode == 0
     try:
-        df = subprocess.run(["podman", "exec", "simrs-primary", "df", "--output=avail", "-B1", "/data"],
-                            capture_output=True, text=True, check=True, timeout=30)  # fmt: skip
+        df = subprocess.run(
+            ["podman", "exec", "simrs-primary", "df", "--output=avail", "-B1", "/data"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        )
         assert int(df.stdout.split()[-1]) == 0
         result, seconds = probe("kasir-01")
         assert not result["ok"]
@@ -118,9 +141,21 @@ def test_workload_registers_visits_through_the_service_ip(lab):
     assert summary["committed"] >= 5
     assert summary["last_committed"]["server"] == "simrs-primary"
     last = summary["last_committed"]["no_rawat"]
-    row = subprocess.run(["podman", "exec", "simrs-primary", "mariadb", "-N", "-e",
-                          f"SELECT COUNT(*) FROM sik.reg_periksa WHERE no_rawat = '{last}'"],
-                         capture_output=True, text=True, timeout=30, check=True)  # fmt: skip
+    row = subprocess.run(
+        [
+            "podman",
+            "exec",
+            "simrs-primary",
+            "mariadb",
+            "-N",
+            "-e",
+            f"SELECT COUNT(*) FROM sik.reg_periksa WHERE no_rawat = '{last}'",  # noqa: S608 (our own value)
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     assert row.stdout.strip() == "1"
 
 
@@ -128,25 +163,41 @@ def test_backup_corrupt_flips_bytes_and_heal_restores_them(lab):
     spec_dir = json.loads(simrs("lab", "status", "--json").stdout)
     assert spec_dir["faults"] == {}
     # Until the backup role exists, place a file on the external disk from the primary.
-    subprocess.run(["podman", "exec", "simrs-primary", "sh", "-c",
-                    "mariadb-dump sik | gzip > /media/simrs-backup/sik-test.sql.gz"],
-                   check=True, timeout=60)  # fmt: skip
+    subprocess.run(
+        [
+            "podman",
+            "exec",
+            "simrs-primary",
+            "sh",
+            "-c",
+            "mariadb-dump sik | gzip > /media/simrs-backup/sik-test.sql.gz",
+        ],
+        check=True,
+        timeout=60,
+    )
 
     def digest() -> str:
-        return subprocess.run(["podman", "exec", "simrs-primary", "sha256sum",
-                               "/media/simrs-backup/sik-test.sql.gz"],
-                              capture_output=True, text=True, check=True).stdout.split()[0]  # fmt: skip
+        return subprocess.run(
+            ["podman", "exec", "simrs-primary", "sha256sum", "/media/simrs-backup/sik-test.sql.gz"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()[0]
 
     before = digest()
     assert simrs("lab", "break", "backup-corrupt").returncode == 0
     assert digest() != before
-    test_gz = subprocess.run(["podman", "exec", "simrs-primary", "gzip", "-t",
-                              "/media/simrs-backup/sik-test.sql.gz"], capture_output=True, check=False)  # fmt: skip
+    test_gz = subprocess.run(
+        ["podman", "exec", "simrs-primary", "gzip", "-t", "/media/simrs-backup/sik-test.sql.gz"],
+        capture_output=True,
+        check=False,
+    )
     assert test_gz.returncode != 0
     assert simrs("lab", "heal", "backup-corrupt").returncode == 0
     assert digest() == before
-    subprocess.run(["podman", "exec", "simrs-primary", "rm", "/media/simrs-backup/sik-test.sql.gz"],
-                   check=True)  # fmt: skip
+    subprocess.run(
+        ["podman", "exec", "simrs-primary", "rm", "/media/simrs-backup/sik-test.sql.gz"], check=True
+    )
 
 
 def test_bad_input_is_refused_with_exit_code_2(lab):
@@ -164,15 +215,13 @@ def test_bad_input_is_refused_with_exit_code_2(lab):
 
 
 def test_external_disk_can_move_from_primary_to_standby(lab):
-    from orchestrator.lab import lab as lab_mod
-
     def sees(host: str) -> bool:
-        res = subprocess.run(["podman", "exec", host, "test", "-e", "/media/simrs-backup/moved"],
-                             check=False)  # fmt: skip
+        res = subprocess.run(["podman", "exec", host, "test", "-e", "/media/simrs-backup/moved"], check=False)
         return res.returncode == 0
 
-    subprocess.run(["podman", "exec", "simrs-primary", "sh", "-c", "echo x > /media/simrs-backup/moved"],
-                   check=True)  # fmt: skip
+    subprocess.run(
+        ["podman", "exec", "simrs-primary", "sh", "-c", "echo x > /media/simrs-backup/moved"], check=True
+    )
     lab_mod.detach_backup_disk("simrs-primary")
     assert not sees("simrs-primary")
     lab_mod.power_on("simrs-standby")
@@ -180,9 +229,12 @@ def test_external_disk_can_move_from_primary_to_standby(lab):
         assert not sees("simrs-standby")
         lab_mod.attach_backup_disk("simrs-standby")
         assert sees("simrs-standby")  # the same disk, with what the primary wrote
-        label = subprocess.run(["blkid", "-s", "LABEL", "-o", "value",
-                                str(lab_mod.paths.state_dir() / "backup-disk.img")],
-                               capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+        label = subprocess.run(
+            ["blkid", "-s", "LABEL", "-o", "value", str(lab_mod.paths.state_dir() / "backup-disk.img")],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         assert label == "SIMRS-BACKUP"
         lab_mod.detach_backup_disk("simrs-standby")
         assert not sees("simrs-standby")

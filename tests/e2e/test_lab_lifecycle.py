@@ -17,8 +17,9 @@ def test_killed_lab_up_is_cleared_by_the_next_one(lab):
     res = simrs("lab", "down")
     assert res.returncode == 2
     assert "not up" in res.stderr
-    proc = subprocess.Popen([SIMRS, "lab", "up"], cwd=REPO, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [SIMRS, "lab", "up"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if subprocess.run(["podman", "container", "exists", "kasir-01"], check=False).returncode == 0:

@@ -77,11 +77,25 @@ def test_breaking_twice_is_refused(monkeypatch):
 
 
 def test_status_json_is_the_status_object(monkeypatch):
-    data = {"hosts": [{"name": "kasir-01", "role": "client", "unit": "kasir", "state": "running",
-                       "ips": ["198.18.0.21"], "reaches_simrs": True, "failed_check": None,
-                       "served_by": "simrs-primary"}],
-            "service_ip": "198.18.0.10", "service_ip_owners": ["simrs-primary"], "faults": {},
-            "inventory": "inventory/lab", "workload": {}}  # fmt: skip
+    data = {
+        "hosts": [
+            {
+                "name": "kasir-01",
+                "role": "client",
+                "unit": "kasir",
+                "state": "running",
+                "ips": ["198.18.0.21"],
+                "reaches_simrs": True,
+                "failed_check": None,
+                "served_by": "simrs-primary",
+            }
+        ],
+        "service_ip": "198.18.0.10",
+        "service_ip_owners": ["simrs-primary"],
+        "faults": {},
+        "inventory": "inventory/lab",
+        "workload": {},
+    }
     monkeypatch.setattr(lab, "status", lambda: data)
     result = CliRunner().invoke(cli.main, ["lab", "status", "--json"])
     assert result.exit_code == 0

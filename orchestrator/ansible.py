@@ -1,0 +1,277 @@
+"""The one gateway to Ansible: every playbook run and inventory read goes through here.
+
+It builds the ``ansible_runner`` arguments in one place, streams events to a progress callback
+(kept cheap), and returns a typed ``PlayResult``: the runner's status, each host's outcome
+(ok, failed, unreachable) and the data the playbook published with ``set_stats`` under
+``simrs_<playbook>``. Results are never read from stdout. Timeouts and runner errors become
+failed results with an explanation, never exceptions the caller must guess at.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+REPO = Path(__file__).resolve().parents[1]
+PLAYBOOKS = REPO / "playbooks"
+
+Progress = Callable[[str, str, str], None]  # (kind, host, text): cheap, never blocks
+
+
+class InventoryError(Exception):
+    """The inventory cannot be used; the message says what to fix (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class HostOutcome:
+    name: str
+    ok: bool
+    unreachable: bool = False
+    failed_task: str | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class PlayResult:
+    playbook: str
+    status: str  # successful | failed | timeout | canceled | error
+    rc: int
+    hosts: dict[str, HostOutcome] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    explanation: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "successful"
+
+    def unreachable(self) -> list[str]:
+        return sorted(h for h, o in self.hosts.items() if o.unreachable)
+
+
+class Gateway(Protocol):
+    def run(
+        self,
+        playbook: str,
+        *,
+        limit: list[str] | None = None,
+        extravars: dict[str, Any] | None = None,
+        progress: Progress | None = None,
+        timeout: int | None = None,
+    ) -> PlayResult: ...
+
+    def inventory(self) -> dict[str, Any]: ...
+
+
+def _short(text: object, limit: int = 300) -> str:
+    return " ".join(str(text).split())[:limit]
+
+
+class _Collector:
+    """Owns the runner callbacks: per-host outcomes, published data, progress."""
+
+    def __init__(self, playbook: str, progress: Progress | None) -> None:
+        self.playbook = playbook
+        self.progress = progress
+        self.hosts: dict[str, HostOutcome] = {}
+        self.artifact_data: dict[str, Any] = {}
+
+    def event_handler(self, event: dict[str, Any]) -> bool:
+        kind = event.get("event", "")
+        data = event.get("event_data", {})
+        host = data.get("host") or ""
+        task = data.get("task") or ""
+        if kind == "playbook_on_stats":
+            self.artifact_data = data.get("artifact_data") or {}
+        elif kind == "runner_on_unreachable":
+            msg = _short((data.get("res") or {}).get("msg", "unreachable"))
+            self.hosts[host] = HostOutcome(host, False, True, task, msg)
+        elif kind == "runner_on_failed" and not data.get("ignore_errors"):
+            if not self.hosts.get(host) or self.hosts[host].ok:
+                msg = _short((data.get("res") or {}).get("msg", "failed"))
+                self.hosts[host] = HostOutcome(host, False, False, task, msg)
+        elif kind in ("runner_on_ok", "runner_on_skipped") and host not in self.hosts:
+            self.hosts[host] = HostOutcome(host, True)
+        if self.progress and kind in (
+            "runner_on_ok",
+            "runner_on_failed",
+            "runner_on_unreachable",
+            "playbook_on_task_start",
+        ):
+            self.progress(kind, host, task)
+        return False  # nothing is written to disk beyond the runner's own artifacts
+
+
+class AnsibleGateway:
+    """Runs this project's playbooks against one inventory with ansible-runner."""
+
+    def __init__(
+        self,
+        inventory: Path,
+        runs_dir: Path,
+        envvars: dict[str, str] | None = None,
+        vault_password_file: Path | None = None,
+    ) -> None:
+        self.inventory_path = Path(inventory).resolve()
+        self.runs_dir = runs_dir
+        self.envvars = dict(envvars or {})
+        self.vault_password_file = vault_password_file
+        # ansible-runner looks up ansible-playbook/-inventory on this process's PATH: ours first.
+        venv_bin = str(Path(sys.executable).parent)
+        if os.environ.get("PATH", "").split(os.pathsep)[0] != venv_bin:
+            os.environ["PATH"] = venv_bin + os.pathsep + os.environ.get("PATH", "")
+        if not self.inventory_path.exists():
+            raise InventoryError(f"inventory {inventory} does not exist: pass -i PATH or set SIMRS_INVENTORY")
+
+    def _env(self) -> dict[str, str]:
+        venv_bin = str(Path(sys.executable).parent)
+        env = {
+            "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+            "ANSIBLE_COLLECTIONS_PATH": str(REPO / ".collections"),
+            "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
+            # ansible-runner finds ansible-playbook on PATH: ours first.
+            "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
+            "ANSIBLE_PYTHON_INTERPRETER": "auto_silent",
+            "ANSIBLE_LOCALHOST_WARNING": "false",
+            "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
+            **self.envvars,
+        }
+        if self.vault_password_file:
+            env["ANSIBLE_VAULT_PASSWORD_FILE"] = str(self.vault_password_file)
+        return env
+
+    def run(
+        self,
+        playbook: str,
+        *,
+        limit: list[str] | None = None,
+        extravars: dict[str, Any] | None = None,
+        progress: Progress | None = None,
+        timeout: int | None = None,
+    ) -> PlayResult:
+        return self.start(
+            playbook, limit=limit, extravars=extravars, progress=progress, timeout=timeout
+        ).wait()
+
+    def start(
+        self,
+        playbook: str,
+        *,
+        limit: list[str] | None = None,
+        extravars: dict[str, Any] | None = None,
+        progress: Progress | None = None,
+        timeout: int | None = None,
+    ) -> RunHandle:
+        """Start a playbook in the background (for branches that run in parallel)."""
+        import ansible_runner  # noqa: PLC0415 (slow import, only when something runs)
+
+        path = PLAYBOOKS / f"{playbook}.yml"
+        if not path.exists():
+            raise FileNotFoundError(f"no playbook {path}")
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        private = Path(
+            tempfile.mkdtemp(prefix=f"{time.strftime('%Y%m%dT%H%M%S')}-{playbook}-", dir=self.runs_dir)
+        )
+        collector = _Collector(playbook, progress)
+        started = time.monotonic()
+        thread, runner = ansible_runner.run_async(
+            private_data_dir=str(private),
+            project_dir=str(PLAYBOOKS),
+            playbook=str(path),
+            inventory=str(self.inventory_path),
+            limit=",".join(limit) if limit else None,
+            extravars=extravars or {},
+            envvars=self._env(),
+            event_handler=collector.event_handler,
+            quiet=True,
+            timeout=timeout,
+            settings={"suppress_ansible_output": True},
+        )
+        return RunHandle(playbook, thread, runner, collector, started)
+
+    def inventory(self) -> dict[str, Any]:
+        """The inventory as ansible-inventory --list sees it (groups, hosts, vars)."""
+        from ansible_runner import interface  # noqa: PLC0415
+
+        out, err = interface.get_inventory(
+            action="list",
+            inventories=[str(self.inventory_path)],
+            response_format="json",
+            envvars=self._env(),
+            quiet=True,
+            **({"vault_password_file": str(self.vault_password_file)} if self.vault_password_file else {}),
+        )
+        if not isinstance(out, dict) or not out:
+            raise InventoryError(f"cannot read inventory {self.inventory_path}: {_short(err or out, 500)}")
+        return out
+
+
+class RunHandle:
+    def __init__(
+        self, playbook: str, thread: threading.Thread, runner: Any, collector: _Collector, started: float
+    ) -> None:
+        self.playbook = playbook
+        self._thread = thread
+        self._runner = runner
+        self._collector = collector
+        self._started = started
+        self._private = runner.config.private_data_dir
+
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def cancel(self) -> None:
+        self._runner.canceled = True
+
+    def wait(self) -> PlayResult:
+        self._thread.join()
+        status = self._runner.status or "error"
+        rc = self._runner.rc if self._runner.rc is not None else -1
+        published = self._collector.artifact_data.get(f"simrs_{self.playbook}", {})
+        explanation = ""
+        if status == "timeout":
+            explanation = f"{self.playbook} did not finish within its time limit"
+        elif status in ("error", "canceled"):
+            explanation = f"{self.playbook} {status} (rc {rc}); see the run's artifacts in {self._private}"
+        elif status == "failed":
+            bad = [f"{o.name}: {o.message}" for o in self._collector.hosts.values() if not o.ok]
+            explanation = "; ".join(bad)[:500] or f"{self.playbook} failed (rc {rc})"
+        return PlayResult(
+            playbook=self.playbook,
+            status=status,
+            rc=rc,
+            hosts=dict(self._collector.hosts),
+            data=published if isinstance(published, dict) else {},
+            seconds=round(time.monotonic() - self._started, 2),
+            explanation=explanation,
+        )
+
+
+def parse_inventory(raw: dict[str, Any]) -> dict[str, Any]:
+    """{'groups': {name: [hosts]}, 'hostvars': {host: vars}} from ansible-inventory JSON."""
+    hostvars = raw.get("_meta", {}).get("hostvars", {})
+    groups: dict[str, list[str]] = {}
+
+    def walk(group: str) -> list[str]:
+        node = raw.get(group, {})
+        members = list(node.get("hosts", []))
+        for child in node.get("children", []):
+            members += walk(child)
+        return members
+
+    for group in raw:
+        if group != "_meta":
+            groups[group] = sorted(set(walk(group)))
+    return {"groups": groups, "hostvars": hostvars}
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, default=str)

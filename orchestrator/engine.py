@@ -1,0 +1,342 @@
+"""The engine: runs the SOP's next action, journals facts, repeats until a person is needed.
+
+Loop: replay the journal -> ``procedure.next_action`` -> journal ``action_started`` -> run the
+playbook through the gateway -> turn its published data into a fact -> journal the fact.
+A crash or Ctrl-C between the two journal writes just means the action runs again on
+``resume``: every action here is safe to repeat (probes, bounded repairs, notices).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from orchestrator import procedure
+from orchestrator.ansible import Gateway, PlayResult, parse_inventory
+from orchestrator.journal import Journal, JournalError
+from orchestrator.procedure import Action, Incident, Phase
+
+WAIT_SLICE_S = 1.0
+
+
+class UI(Protocol):
+    def step(self, inc: Incident, action: Action) -> None: ...
+    def event(self, kind: str, host: str, task: str) -> None: ...
+    def fact(self, kind: str, data: dict[str, Any]) -> None: ...
+    def waiting(self, inc: Incident, now: float, until: float) -> None: ...
+
+
+class QuietUI:
+    def step(self, inc: Incident, action: Action) -> None:
+        return
+
+    def event(self, kind: str, host: str, task: str) -> None:
+        return
+
+    def fact(self, kind: str, data: dict[str, Any]) -> None:
+        return
+
+    def waiting(self, inc: Incident, now: float, until: float) -> None:
+        return
+
+
+@dataclass(frozen=True)
+class Hospital:
+    """What the engine needs to know of the inventory."""
+
+    clients: tuple[str, ...]
+    primary: str
+    standby: str | None
+    repair_window_minutes: int
+    failover_policy: str
+    notify_lang: str = "id"
+
+    @classmethod
+    def from_inventory(cls, raw: dict[str, Any]) -> Hospital:
+        inv = parse_inventory(raw)
+        groups, hostvars = inv["groups"], inv["hostvars"]
+        missing = [g for g in ("simrs_primary", "simrs_clients") if not groups.get(g)]
+        if missing:
+            raise JournalError(
+                f"the inventory has no hosts in {', '.join(missing)}: every hospital "
+                "needs its SIMRS server in simrs_primary and its PCs in simrs_clients"
+            )
+        if len(groups["simrs_primary"]) != 1:
+            raise JournalError(f"simrs_primary must hold exactly one host, not {groups['simrs_primary']}")
+        anyvars = hostvars.get(groups["simrs_primary"][0], {})
+        window = anyvars.get("simrs_repair_window_minutes", 60)
+        policy = anyvars.get("simrs_failover_policy", "approve")
+        if not isinstance(window, int) or window < 1:
+            raise JournalError(
+                f"simrs_repair_window_minutes must be a whole number of minutes >= 1, not {window!r}"
+            )
+        if policy not in ("approve", "auto"):
+            raise JournalError(f"simrs_failover_policy must be 'approve' or 'auto', not {policy!r}")
+        standby = groups.get("simrs_standby") or [None]
+        return cls(
+            tuple(groups["simrs_clients"]),
+            groups["simrs_primary"][0],
+            standby[0],
+            window,
+            policy,
+            anyvars.get("notify_lang", "id"),
+        )
+
+
+# ---- facts from playbook results (the playbook-to-Python contract) ------------------------------
+
+
+def triage_facts(result: PlayResult, clients: tuple[str, ...]) -> dict[str, Any]:
+    published = result.data
+    out: dict[str, Any] = {}
+    for host in clients:
+        outcome = result.hosts.get(host)
+        if host in published:
+            p = published[host]
+            failed = p.get("failed_check")
+            detail = ((p.get("checks") or {}).get(failed) or {}).get("detail", "") if failed else ""
+            out[host] = {
+                "ok": bool(p.get("ok")),
+                "failed_check": failed,
+                "detail": str(detail)[:200],
+                "served_by": p.get("served_by"),
+            }
+        elif outcome is not None and outcome.unreachable:
+            out[host] = {
+                "ok": False,
+                "unreachable": True,
+                "failed_check": "unreachable",
+                "detail": outcome.message,
+            }
+        else:
+            why = outcome.message if outcome else (result.explanation or "no result")
+            out[host] = {"ok": False, "failed_check": "probe", "detail": why}
+    admin = published.get("localhost", {})
+    return {
+        "clients": out,
+        "admin": {
+            "ok": bool(admin.get("ok")),
+            "failed_check": admin.get("failed_check"),
+            "detail": admin.get("detail", ""),
+        },
+    }
+
+
+def server_check_facts(result: PlayResult, primary: str) -> dict[str, Any]:
+    published = result.data.get(primary, {})
+    outcome = result.hosts.get(primary)
+    reachable = bool(published.get("reachable", bool(published))) and not (outcome and outcome.unreachable)
+    problems = list(published.get("problems", []))
+    if not reachable and "host_unreachable" not in problems:
+        problems.insert(0, "host_unreachable")
+    admin = result.data.get("localhost", {})
+    return {
+        "reachable": reachable,
+        "problems": problems,
+        "admin": admin,
+        "server": {k: v for k, v in published.items() if k not in ("problems",)},
+    }
+
+
+def repair_facts(result: PlayResult, primary: str) -> dict[str, Any]:
+    published = result.data.get(primary, {})
+    outcome = result.hosts.get(primary)
+    if outcome and outcome.unreachable:
+        return {"healthy": False, "detail": f"{primary} unreachable: {outcome.message}", "actions": []}
+    return {
+        "healthy": bool(published.get("healthy")),
+        "actions": published.get("actions", []),
+        "bytes_freed": published.get("bytes_freed", 0),
+        "detail": "" if published else (result.explanation or "no result published"),
+    }
+
+
+def client_repair_facts(result: PlayResult, hosts: tuple[str, ...]) -> dict[str, Any]:
+    out = {}
+    for host in hosts:
+        p = result.data.get(host)
+        outcome = result.hosts.get(host)
+        if p is not None:
+            out[host] = {
+                "ok": bool(p.get("ok")),
+                "actions": p.get("actions", []),
+                "detail": p.get("detail") or p.get("failed_check") or "",
+            }
+        else:
+            why = outcome.message if outcome else (result.explanation or "no result")
+            out[host] = {
+                "ok": False,
+                "detail": ("unreachable: " if outcome and outcome.unreachable else "") + why,
+            }
+    return {"hosts": out}
+
+
+def notice_facts(result: PlayResult, event: str) -> dict[str, Any]:
+    channels: dict[str, Any] = {}
+    for host, p in result.data.items():
+        for name, state in (p.get("channels") or {}).items():
+            key = name if host == "localhost" else f"{name}:{host}"
+            channels[key] = {"ok": bool(state.get("ok")), "detail": str(state.get("detail", ""))[:200]}
+    sent = any(c["ok"] for c in channels.values()) or not channels
+    return {"event": event, "sent": sent, "channels": channels}
+
+
+# ---- the engine ------------------------------------------------------------------------------
+
+
+class Engine:
+    def __init__(
+        self,
+        journal: Journal,
+        gateway: Gateway,
+        hospital: Hospital,
+        *,
+        now: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        ui: UI | None = None,
+    ) -> None:
+        self.journal = journal
+        self.gateway = gateway
+        self.hospital = hospital
+        self.now = now
+        self.sleep = sleep
+        self.ui = ui or QuietUI()
+
+    # -- incidents --
+
+    def active_incident(self) -> Incident | None:
+        for incident_id in reversed(self.journal.incidents()):
+            inc = self.incident(incident_id)
+            if inc.active:
+                return inc
+        return None
+
+    def incident(self, incident_id: str) -> Incident:
+        events = self.journal.events(incident_id)
+        if not events:
+            raise JournalError(f"no incident {incident_id}; `simrs incident status` lists the active one")
+        return procedure.replay(incident_id, events)
+
+    def open(
+        self, reporter: str, note: str = "", window_s: int | None = None, failover: str | None = None
+    ) -> str:
+        if reporter not in self.hospital.clients:
+            shown = ", ".join(self.hospital.clients[:10]) + (
+                " ..." if len(self.hospital.clients) > 10 else ""
+            )
+            raise JournalError(f"{reporter!r} is not a client PC in the inventory (simrs_clients: {shown})")
+        active = self.active_incident()
+        if active is not None:
+            raise JournalError(
+                f"incident {active.id} (reported by {active.reporter}) is still open, in "
+                f"{active.phase}: resume it with `simrs incident resume {active.id}` or close it "
+                f"with `simrs incident close {active.id} --cause TEXT`"
+            )
+        now = self.now()
+        incident_id = self.journal.new_incident_id(now)
+        self.journal.append(
+            incident_id,
+            "opened",
+            {
+                "reporter": reporter,
+                "note": note,
+                "window_s": window_s if window_s is not None else self.hospital.repair_window_minutes * 60,
+                "failover": failover or self.hospital.failover_policy,
+            },
+            ts=now,
+        )
+        return incident_id
+
+    def drive(self, incident_id: str) -> Incident:
+        """Run the procedure until it is done or needs a person. Holds the incident's lock."""
+        with self.journal.lock(incident_id, "driving the SOP"):
+            while True:
+                inc = self.incident(incident_id)
+                action = procedure.next_action(inc, self.now())
+                if action.finished or action.needs_operator:
+                    return inc
+                if action.kind == "wait":
+                    self._wait(inc, action.until or self.now())
+                    continue
+                self.ui.step(inc, action)
+                self._execute(inc, action)
+
+    def _wait(self, inc: Incident, until: float) -> None:
+        now = self.now()
+        self.ui.waiting(inc, now, until)
+        self.sleep(max(0.0, min(WAIT_SLICE_S, until - now)))
+
+    def _execute(self, inc: Incident, action: Action) -> None:
+        if action.kind in ("pending_failover", "resolve"):
+            kind = "pending_failover" if action.kind == "pending_failover" else "resolved"
+            self._fact(inc.id, kind, {"reason": action.reason})
+            return
+        self.journal.append(
+            inc.id,
+            "action_started",
+            {"action": action.kind, "event": action.event, "hosts": list(action.hosts)},
+        )
+        h = self.hospital
+        if action.kind in ("triage", "verify"):
+            result = self._run("triage")
+            self._fact(inc.id, "triage", triage_facts(result, h.clients))
+        elif action.kind == "client_repair":
+            result = self._run("client_repair", limit=list(action.hosts))
+            self._fact(inc.id, "client_repair", client_repair_facts(result, action.hosts))
+        elif action.kind == "server_check":
+            result = self._run("server_check")
+            self._fact(inc.id, "server_check", server_check_facts(result, h.primary))
+        elif action.kind == "server_repair":
+            result = self._run("server_repair", timeout=600)
+            self._fact(inc.id, "repair_attempt", repair_facts(result, h.primary))
+        elif action.kind == "notify":
+            result = self._run(
+                "notify",
+                extravars={
+                    "notify_event": action.event,
+                    "notify_lang": h.notify_lang,
+                    "notify_incident": {
+                        "id": inc.id,
+                        "reporter": inc.reporter,
+                        "opened_at": time.strftime("%Y-%m-%d %H:%M", time.localtime(inc.opened_at)),
+                    },
+                },
+            )
+            self._fact(inc.id, "notice", notice_facts(result, action.event))
+        else:
+            raise ValueError(f"the engine cannot run action {action.kind!r}")
+
+    def _run(self, playbook: str, **kwargs: Any) -> PlayResult:
+        return self.gateway.run(playbook, progress=self.ui.event, **kwargs)
+
+    def _fact(self, incident_id: str, kind: str, data: dict[str, Any]) -> None:
+        self.journal.append(incident_id, kind, data, ts=self.now())
+        self.ui.fact(kind, data)
+
+    # -- operator facts (no lock: the driving process reads them on its next turn) --
+
+    def failover_now(self, incident_id: str, by: str, reason: str) -> Incident:
+        inc = self.incident(incident_id)
+        if inc.phase != Phase.SERVER_REPAIR:
+            raise JournalError(
+                f"incident {incident_id} is in {inc.phase}, not in the repair window: "
+                "failover-now only ends a running repair window"
+            )
+        if not reason.strip():
+            raise JournalError("say why the repair window ends early: --reason TEXT")
+        self.journal.append(incident_id, "failover_now", {"by": by, "reason": reason}, ts=self.now())
+        return self.incident(incident_id)
+
+    def close(self, incident_id: str, cause: str, by: str) -> Incident:
+        inc = self.incident(incident_id)
+        if inc.phase == Phase.CLOSED:
+            raise JournalError(f"incident {incident_id} is already closed")
+        if not cause.strip():
+            raise JournalError("say what caused the downtime: --cause TEXT (it goes into the report)")
+        with self.journal.lock(incident_id, "closing"):
+            self.journal.append(
+                incident_id, "closed", {"cause": cause, "by": by, "phase_at_close": inc.phase}, ts=self.now()
+            )
+        return self.incident(incident_id)

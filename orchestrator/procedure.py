@@ -1,0 +1,396 @@
+"""The hospital's SOP as pure decisions: (incident, now, policy) -> the next action.
+
+No I/O, no clock, no Ansible. ``replay`` folds journal events into an ``Incident``;
+``next_action`` says what to do next; ``classify`` and ``server_state`` turn probe facts into
+the SOP's branches. Every branch has a table-driven test (tests/unit/test_procedure.py).
+
+SOP mapping: step 1 -> triage (probe every client and, from the admin machine, the server);
+step 2 -> CLIENT_LOCAL -> client repair; step 3 -> SERVER -> server check; step 4a -> the
+repair window (bounded attempts with back-off); step 4b -> FAILOVER_PENDING at the deadline;
+step 4c -> the paper-mode notice as soon as a server outage is confirmed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+
+class Phase(StrEnum):
+    OPENED = "OPENED"
+    TRIAGE = "TRIAGE"
+    CLIENT_REPAIR = "CLIENT_REPAIR"
+    SERVER_CHECK = "SERVER_CHECK"
+    SERVER_REPAIR = "SERVER_REPAIR"
+    FAILOVER_PENDING = "FAILOVER_PENDING"
+    RESOLVED = "RESOLVED"
+    ESCALATED = "ESCALATED"
+    CLOSED = "CLOSED"
+
+
+ACTIVE = (
+    Phase.OPENED,
+    Phase.TRIAGE,
+    Phase.CLIENT_REPAIR,
+    Phase.SERVER_CHECK,
+    Phase.SERVER_REPAIR,
+    Phase.FAILOVER_PENDING,
+)
+
+
+class Verdict(StrEnum):
+    CLIENT_LOCAL = "CLIENT_LOCAL"
+    NETWORK = "NETWORK"
+    SERVER = "SERVER"
+    NO_FAULT = "NO_FAULT"
+
+
+class ServerState(StrEnum):
+    HOST_DOWN = "HOST_DOWN"
+    SERVICE_DOWN = "SERVICE_DOWN"
+    HEALTHY = "HEALTHY"
+
+
+@dataclass(frozen=True)
+class Policy:
+    repair_window_s: int = 3600
+    failover: str = "approve"  # approve | auto
+    backoff_first_s: int = 15
+    backoff_max_s: int = 300
+
+    def backoff(self, attempts_done: int) -> int:
+        """Seconds to wait after the n-th failed repair attempt: 15, 30, 60, ... capped."""
+        return min(self.backoff_first_s * 2 ** max(attempts_done - 1, 0), self.backoff_max_s)
+
+
+# ---- facts -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClientFact:
+    host: str
+    ok: bool
+    unreachable: bool = False
+    failed_check: str | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Classification:
+    verdict: Verdict
+    failing: tuple[str, ...]
+    evidence: dict[str, str]
+    summary: str
+
+
+def classify(
+    clients: Iterable[ClientFact], admin_ok: bool, admin_failed: str | None = None
+) -> Classification:
+    """SOP step 1: do the other PCs have the same problem? And does the admin machine?"""
+    facts = list(clients)
+    failing = [c for c in facts if not c.ok]
+    fine = [c for c in facts if c.ok]
+    evidence = {
+        c.host: (
+            "unreachable from the admin machine"
+            if c.unreachable
+            else f"{c.failed_check}: {c.detail}".strip(": ")
+        )
+        for c in failing
+    }
+    names = tuple(sorted(c.host for c in failing))
+    if not failing:
+        if admin_ok:
+            return Classification(Verdict.NO_FAULT, (), {}, "every client PC reaches the SIMRS now")
+        evidence["admin"] = admin_failed or "failed"
+        return Classification(
+            Verdict.SERVER,
+            (),
+            evidence,
+            "no client reports a fault but the admin machine cannot reach the SIMRS",
+        )
+    if fine:
+        return Classification(
+            Verdict.CLIENT_LOCAL,
+            names,
+            evidence,
+            f"{len(failing)} of {len(facts)} client PCs fail, the others are fine",
+        )
+    reachable_failing = [c for c in failing if not c.unreachable]
+    if admin_ok:
+        what = "cannot be reached" if not reachable_failing else "fail"
+        return Classification(
+            Verdict.NETWORK,
+            names,
+            evidence,
+            f"every client PC {what}, but the admin machine reaches the SIMRS",
+        )
+    evidence["admin"] = admin_failed or "failed"
+    return Classification(
+        Verdict.SERVER, names, evidence, "every client PC fails and so does the admin machine's check"
+    )
+
+
+def server_state(reachable: bool, problems: Iterable[str]) -> ServerState:
+    """SOP step 3: is the server computer online? HOST_DOWN when it cannot be reached at all."""
+    if not reachable:
+        return ServerState.HOST_DOWN
+    return ServerState.SERVICE_DOWN if list(problems) else ServerState.HEALTHY
+
+
+# ---- the incident, by replay ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Incident:
+    id: str
+    reporter: str = ""
+    note: str = ""
+    opened_at: float = 0.0
+    phase: Phase = Phase.OPENED
+    policy: Policy = field(default_factory=Policy)
+    verdict: Verdict | None = None
+    failing: tuple[str, ...] = ()
+    evidence: dict[str, str] = field(default_factory=dict)
+    summary: str = ""
+    client_repair_done: bool = False
+    server: ServerState | None = None
+    problems: tuple[str, ...] = ()
+    outage_confirmed_at: float | None = None
+    repair_attempts: int = 0
+    last_repair_at: float | None = None
+    server_repaired: bool = False
+    verified_after_repair: bool = False
+    notices: tuple[str, ...] = ()
+    failover_now: dict[str, Any] | None = None
+    pending_action: str | None = None
+    reason: str = ""  # why it is where it is, for people
+    closed_cause: str = ""
+
+    @property
+    def deadline(self) -> float | None:
+        if self.outage_confirmed_at is None:
+            return None
+        return self.outage_confirmed_at + self.policy.repair_window_s
+
+    @property
+    def active(self) -> bool:
+        return self.phase in ACTIVE
+
+
+def replay(incident_id: str, events: Iterable[Any]) -> Incident:
+    """Fold journal events (objects with .kind, .ts, .data) into the incident's current state."""
+    inc = Incident(id=incident_id)
+    for ev in events:
+        inc = apply(inc, ev.kind, ev.data, ev.ts)
+    return inc
+
+
+def apply(inc: Incident, kind: str, data: dict[str, Any], ts: float) -> Incident:  # noqa: PLR0911, PLR0912
+    if kind == "opened":
+        policy = Policy(
+            repair_window_s=int(data.get("window_s", 3600)),
+            failover=data.get("failover", "approve"),
+            backoff_first_s=int(data.get("backoff_first_s", 15)),
+            backoff_max_s=int(data.get("backoff_max_s", 300)),
+        )
+        return replace(
+            inc,
+            reporter=data["reporter"],
+            note=data.get("note", ""),
+            opened_at=ts,
+            policy=policy,
+            phase=Phase.TRIAGE,
+            reason="triage: probing every client PC",
+        )
+    if kind == "action_started":
+        return replace(inc, pending_action=data["action"])
+    if kind == "triage":
+        c = classify_from_data(data)
+        inc = replace(
+            inc,
+            pending_action=None,
+            verdict=c.verdict,
+            failing=c.failing,
+            evidence=c.evidence,
+            summary=c.summary,
+        )
+        if inc.phase == Phase.SERVER_REPAIR:  # the verification after a repair
+            if c.verdict == Verdict.NO_FAULT:
+                return replace(
+                    inc, verified_after_repair=True, reason="verified: every client reaches the SIMRS"
+                )
+            return replace(
+                inc, server_repaired=False, reason=f"repair not confirmed by the clients: {c.summary}"
+            )
+        if c.verdict == Verdict.NO_FAULT:
+            return replace(inc, phase=Phase.RESOLVED, reason=c.summary)
+        if c.verdict == Verdict.CLIENT_LOCAL:
+            return replace(
+                inc, phase=Phase.CLIENT_REPAIR, reason=f"{c.summary}: repairing {', '.join(c.failing)}"
+            )
+        if c.verdict == Verdict.NETWORK:
+            hops = "; ".join(f"{h}: {e}" for h, e in c.evidence.items())
+            return replace(
+                inc,
+                phase=Phase.ESCALATED,
+                reason=f"network problem between the PCs and the server ({hops}): "
+                "escalate to the network team",
+            )
+        return replace(inc, phase=Phase.SERVER_CHECK, reason=f"{c.summary}: checking the SIMRS server")
+    if kind == "client_repair":
+        hosts: dict[str, Any] = data.get("hosts", {})
+        still = sorted(h for h in inc.failing if not (hosts.get(h) or {}).get("ok"))
+        inc = replace(inc, pending_action=None, client_repair_done=True)
+        if not still:
+            return replace(
+                inc, phase=Phase.RESOLVED, reason=f"repaired {', '.join(inc.failing)}; probed again: OK"
+            )
+        details = "; ".join(f"{h}: {(hosts.get(h) or {}).get('detail', 'no result')}" for h in still)
+        return replace(
+            inc, phase=Phase.ESCALATED, reason=f"client repair did not fix {details}: repair by hand"
+        )
+    if kind == "server_check":
+        state = server_state(bool(data.get("reachable")), data.get("problems", []))
+        inc = replace(inc, pending_action=None, server=state, problems=tuple(data.get("problems", [])))
+        if inc.phase == Phase.SERVER_CHECK:
+            if state == ServerState.HEALTHY:
+                return replace(
+                    inc,
+                    phase=Phase.ESCALATED,
+                    reason="every client fails but the server looks healthy: check the network path",
+                )
+            return replace(
+                inc,
+                phase=Phase.SERVER_REPAIR,
+                outage_confirmed_at=ts,
+                reason=f"server outage confirmed ({state}): units switch to paper; repairing",
+            )
+        return inc
+    if kind == "notice":
+        if data.get("sent"):
+            return replace(inc, pending_action=None, notices=(*inc.notices, data["event"]))
+        return replace(inc, pending_action=None)
+    if kind == "repair_attempt":
+        healthy = bool(data.get("healthy"))
+        return replace(
+            inc,
+            pending_action=None,
+            repair_attempts=inc.repair_attempts + 1,
+            last_repair_at=ts,
+            server_repaired=healthy,
+            verified_after_repair=False,
+            reason=(
+                f"repair attempt {inc.repair_attempts + 1} made the server healthy: verifying"
+                if healthy
+                else f"repair attempt {inc.repair_attempts + 1} did not fix the server"
+                + (f" ({data['detail']})" if data.get("detail") else "")
+            ),
+        )
+    if kind == "failover_now":
+        return replace(inc, failover_now=data)
+    if kind == "pending_failover":
+        return replace(inc, phase=Phase.FAILOVER_PENDING, reason=data.get("reason", "failover pending"))
+    if kind == "resolved":
+        return replace(inc, phase=Phase.RESOLVED, reason=data.get("reason", "resolved"))
+    if kind == "closed":
+        return replace(inc, phase=Phase.CLOSED, closed_cause=data.get("cause", ""))
+    return inc  # facts kept for the report that do not move the procedure
+
+
+def classify_from_data(data: dict[str, Any]) -> Classification:
+    clients = [
+        ClientFact(
+            host=h,
+            ok=bool(v.get("ok")),
+            unreachable=bool(v.get("unreachable")),
+            failed_check=v.get("failed_check"),
+            detail=str(v.get("detail", "")),
+        )
+        for h, v in sorted(data.get("clients", {}).items())
+    ]
+    admin = data.get("admin", {})
+    return classify(clients, bool(admin.get("ok")), admin.get("failed_check"))
+
+
+# ---- the next action ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: str  # triage | client_repair | server_check | notify | server_repair | verify | wait | ...
+    hosts: tuple[str, ...] = ()
+    event: str = ""  # notify: which notice
+    until: float | None = None  # wait: until when
+    reason: str = ""
+
+    @property
+    def needs_operator(self) -> bool:
+        return self.kind == "operator"
+
+    @property
+    def finished(self) -> bool:
+        return self.kind == "done"
+
+
+def next_action(inc: Incident, now: float) -> Action:  # noqa: PLR0911
+    if inc.phase in (Phase.OPENED, Phase.TRIAGE):
+        return Action("triage", reason="SOP 1: do the other PCs have the same problem?")
+    if inc.phase == Phase.CLIENT_REPAIR:
+        return Action("client_repair", hosts=inc.failing, reason="SOP 2: only these PCs: repair them")
+    if inc.phase == Phase.SERVER_CHECK:
+        return Action("server_check", reason="SOP 3: every PC fails: is the SIMRS server online?")
+    if inc.phase == Phase.SERVER_REPAIR:
+        return _server_repair_step(inc, now)
+    if inc.phase == Phase.FAILOVER_PENDING:
+        return Action("operator", reason="approve the failover to the standby server (SOP 4b)")
+    if inc.phase == Phase.ESCALATED:
+        return Action("operator", reason=inc.reason)
+    return Action("done", reason=inc.reason)
+
+
+def _server_repair_step(inc: Incident, now: float) -> Action:  # noqa: PLR0911
+    if "outage_paper_mode" not in inc.notices:
+        return Action(
+            "notify",
+            event="outage_paper_mode",
+            reason="SOP 4c: tell the units to use the manual (paper) system",
+        )
+    if inc.server_repaired and not inc.verified_after_repair:
+        return Action("verify", reason="the server looks healthy: verify from every client PC")
+    if inc.server_repaired and inc.verified_after_repair:
+        if "restored" not in inc.notices:
+            return Action("notify", event="restored", reason="tell the units the SIMRS is normal again")
+        return Action("resolve", reason="server repaired and verified from every client PC")
+    deadline = inc.deadline or now
+    if inc.failover_now:
+        who = inc.failover_now.get("by", "an operator")
+        return Action(
+            "pending_failover",
+            reason=f"repair window ended early by {who}: {inc.failover_now.get('reason', '')}",
+        )
+    if now >= deadline:
+        return Action(
+            "pending_failover",
+            reason=f"not repaired within {inc.policy.repair_window_s // 60} min "
+            f"({inc.repair_attempts} attempts): take over to the standby server (SOP 4b)",
+        )
+    if inc.last_repair_at is None:
+        return Action("server_repair", reason="SOP 4a: repair the SIMRS server (attempt 1)")
+    next_at = inc.last_repair_at + inc.policy.backoff(inc.repair_attempts)
+    if now >= next_at:
+        return Action("server_repair", reason=f"SOP 4a: repair attempt {inc.repair_attempts + 1}")
+    return Action(
+        "wait",
+        until=min(next_at, deadline),
+        reason=f"next repair attempt at +{next_at - inc.outage_confirmed_at:.0f} s"
+        if inc.outage_confirmed_at
+        else "waiting",
+    )
+
+
+def exit_code(inc: Incident) -> int:
+    """0 done (resolved/closed), 3 waiting for an operator."""
+    return 0 if inc.phase in (Phase.RESOLVED, Phase.CLOSED) else 3

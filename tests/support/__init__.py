@@ -1,0 +1,1 @@
+"""Test support that is real, not mocked: servers on loopback that record what arrives."""

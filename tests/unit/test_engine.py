@@ -1,0 +1,335 @@
+"""The engine with a fake gateway (the one thing unit tests may fake): journaling, resume,
+deadline, locks, the contract of published data. The real gateway runs in e2e."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from orchestrator.ansible import HostOutcome, PlayResult
+from orchestrator.engine import Engine, Hospital, notice_facts, server_check_facts, triage_facts
+from orchestrator.journal import Journal, JournalError
+from orchestrator.procedure import Phase
+
+CLIENTS = ("farmasi-01", "kasir-01", "pendaftaran-01")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1_000_000.0
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, s: float) -> None:
+        self.t += s
+
+
+def probe(ok: bool, check: str | None = None) -> dict:
+    return {
+        "ok": ok,
+        "failed_check": check,
+        "checks": {check: {"ok": False, "detail": f"{check} failed"}} if check else {},
+    }
+
+
+class FakeGateway:
+    """Answers playbooks from a script: {playbook: [PlayResult, ...]} (the last one repeats)."""
+
+    def __init__(self, script: dict[str, list[PlayResult]]) -> None:
+        self.script = script
+        self.calls: list[tuple[str, dict]] = []
+
+    def run(self, playbook, **kwargs):
+        self.calls.append((playbook, kwargs))
+        answers = self.script[playbook]
+        return answers.pop(0) if len(answers) > 1 else answers[0]
+
+    def inventory(self):
+        return {}
+
+
+def result(playbook: str, data: dict, hosts: dict | None = None, status: str = "successful") -> PlayResult:
+    return PlayResult(playbook, status, 0 if status == "successful" else 2, hosts or {}, data)
+
+
+def triage_all(ok: bool, admin_ok: bool, check: str = "tcp_db") -> PlayResult:
+    return result(
+        "triage",
+        {
+            **{c: probe(ok, None if ok else check) for c in CLIENTS},
+            "localhost": {"ok": admin_ok, "failed_check": None if admin_ok else check},
+        },
+    )
+
+
+def make(tmp_path, script, window_s=600):
+    clock = Clock()
+    hospital = Hospital(CLIENTS, "simrs-primary", "simrs-standby", window_s // 60, "approve")
+    gw = FakeGateway(script)
+    engine = Engine(Journal(tmp_path / "j.sqlite"), gw, hospital, now=clock.now, sleep=clock.sleep)
+    return engine, gw, clock
+
+
+NOTIFY_OK = result(
+    "notify",
+    {
+        "localhost": {"channels": {"webhook": {"ok": True}}},
+        "kasir-01": {"channels": {"screen": {"ok": True}}},
+    },
+)
+
+
+def test_client_local_repairs_only_that_pc(tmp_path):
+    one_bad = result(
+        "triage",
+        {
+            "kasir-01": probe(False, "route"),
+            "farmasi-01": probe(True),
+            "pendaftaran-01": probe(True),
+            "localhost": {"ok": True},
+        },
+    )
+    engine, gw, _ = make(
+        tmp_path,
+        {
+            "triage": [one_bad],
+            "client_repair": [result("client_repair", {"kasir-01": {"ok": True, "actions": ["netup"]}})],
+        },
+    )
+    inc = engine.drive(engine.open("kasir-01"))
+    assert inc.phase == Phase.RESOLVED
+    assert [c[0] for c in gw.calls] == ["triage", "client_repair"]
+    assert gw.calls[1][1]["limit"] == ["kasir-01"]
+
+
+def test_server_outage_repaired_on_the_second_attempt(tmp_path):
+    engine, gw, _ = make(
+        tmp_path,
+        {
+            "triage": [triage_all(False, False), triage_all(True, True)],
+            "server_check": [
+                result("server_check", {"simrs-primary": {"reachable": True, "problems": ["db_down"]}})
+            ],
+            "notify": [NOTIFY_OK],
+            "server_repair": [
+                result("server_repair", {"simrs-primary": {"healthy": False}}),
+                result("server_repair", {"simrs-primary": {"healthy": True, "actions": []}}),
+            ],
+        },
+    )
+    inc = engine.drive(engine.open("kasir-01"))
+    assert inc.phase == Phase.RESOLVED
+    assert [c[0] for c in gw.calls] == [
+        "triage",
+        "server_check",
+        "notify",
+        "server_repair",
+        "server_repair",
+        "triage",
+        "notify",
+    ]
+    assert inc.notices == ("outage_paper_mode", "restored")
+    assert gw.calls[2][1]["extravars"]["notify_event"] == "outage_paper_mode"
+    assert gw.calls[-1][1]["extravars"]["notify_event"] == "restored"
+
+
+def test_host_down_runs_out_the_window_and_waits_for_approval(tmp_path):
+    down = result(
+        "server_repair", {}, {"simrs-primary": HostOutcome("simrs-primary", False, True, "x", "gone")}
+    )
+    engine, _gw, clock = make(
+        tmp_path,
+        {
+            "triage": [triage_all(False, False)],
+            "server_check": [
+                result("server_check", {}, {"simrs-primary": HostOutcome("simrs-primary", False, True)})
+            ],
+            "notify": [NOTIFY_OK],
+            "server_repair": [down],
+        },
+        window_s=120,
+    )
+    incident_id = engine.open("kasir-01")
+    start = clock.t
+    inc = engine.drive(incident_id)
+    assert inc.phase == Phase.FAILOVER_PENDING
+    assert inc.server == "HOST_DOWN"
+    assert clock.t - start >= 120
+    assert inc.repair_attempts == 4  # at 0, 15, 45, 105 s
+    assert "not repaired within 2 min" in inc.reason
+
+
+def test_resume_after_a_crash_keeps_the_deadline(tmp_path):
+    script = {
+        "triage": [triage_all(False, False)],
+        "server_check": [
+            result("server_check", {"simrs-primary": {"reachable": True, "problems": ["db_down"]}})
+        ],
+        "notify": [NOTIFY_OK],
+        "server_repair": [result("server_repair", {"simrs-primary": {"healthy": False}})],
+    }
+    engine, gw, clock = make(tmp_path, script, window_s=600)
+    incident_id = engine.open("kasir-01")
+
+    calls = 0
+
+    def crash_on_second_repair(playbook, **kwargs):
+        nonlocal calls
+        if playbook == "server_repair":
+            calls += 1
+            if calls == 2:
+                raise KeyboardInterrupt
+        return FakeGateway.run(gw, playbook, **kwargs)
+
+    engine.gateway = type("G", (), {"run": staticmethod(crash_on_second_repair)})()
+    with pytest.raises(KeyboardInterrupt):
+        engine.drive(incident_id)
+    before = engine.incident(incident_id)
+    assert before.pending_action == "server_repair"
+    deadline = before.deadline
+    clock.t += 30  # the operator needed a moment
+    engine2 = Engine(
+        Journal(tmp_path / "j.sqlite"), FakeGateway(script), engine.hospital, now=clock.now, sleep=clock.sleep
+    )
+    inc = engine2.drive(incident_id)
+    assert inc.deadline == deadline
+    assert inc.phase == Phase.FAILOVER_PENDING
+
+
+def test_failover_now_from_another_operator_ends_the_window(tmp_path):
+    engine, _gw, clock = make(
+        tmp_path,
+        {
+            "triage": [triage_all(False, False)],
+            "server_check": [
+                result("server_check", {"simrs-primary": {"reachable": True, "problems": ["db_down"]}})
+            ],
+            "notify": [NOTIFY_OK],
+            "server_repair": [result("server_repair", {"simrs-primary": {"healthy": False}})],
+        },
+    )
+    incident_id = engine.open("kasir-01")
+    real_sleep = clock.sleep
+
+    def sleep_and_decide(s):
+        real_sleep(s)
+        if clock.t > 1_000_020 and engine.incident(incident_id).failover_now is None:
+            engine.failover_now(incident_id, "ops-budi", "the server's disk is dead")
+
+    engine.sleep = sleep_and_decide
+    inc = engine.drive(incident_id)
+    assert inc.phase == Phase.FAILOVER_PENDING
+    assert "ops-budi" in inc.reason
+    assert inc.repair_attempts < 5
+
+
+def test_bad_reporter_and_second_open_are_refused(tmp_path):
+    engine, _, _ = make(
+        tmp_path, {"triage": [triage_all(False, False)], "server_check": [result("server_check", {})]}
+    )
+    with pytest.raises(JournalError, match="'kasir-99' is not a client PC in the inventory"):
+        engine.open("kasir-99")
+    first = engine.open("kasir-01")
+    with pytest.raises(JournalError, match=f"incident {first} .* is still open"):
+        engine.open("farmasi-01")
+
+
+def test_two_operators_cannot_drive_one_incident(tmp_path):
+    engine, _, _ = make(tmp_path, {"triage": [triage_all(True, True)]})
+    incident_id = engine.open("kasir-01")
+    with (
+        engine.journal.lock(incident_id, "test"),
+        pytest.raises(JournalError, match="is being driven by pid"),
+    ):
+        engine.drive(incident_id)
+
+
+def test_unreachable_client_is_a_fact_not_a_crash():
+    res = result(
+        "triage",
+        {"farmasi-01": probe(True), "pendaftaran-01": probe(True), "localhost": {"ok": True}},
+        {"kasir-01": HostOutcome("kasir-01", False, True, "probe", "Failed to connect")},
+    )
+    facts = triage_facts(res, CLIENTS)
+    assert facts["clients"]["kasir-01"] == {
+        "ok": False,
+        "unreachable": True,
+        "failed_check": "unreachable",
+        "detail": "Failed to connect",
+    }
+    assert facts["admin"]["ok"] is True
+
+
+def test_a_client_without_a_published_result_counts_as_failing():
+    res = result("triage", {"localhost": {"ok": True}}, status="failed")
+    facts = triage_facts(res, ("kasir-01",))
+    assert facts["clients"]["kasir-01"]["ok"] is False
+
+
+def test_unreachable_primary_is_host_unreachable():
+    res = result("server_check", {}, {"simrs-primary": HostOutcome("simrs-primary", False, True)})
+    facts = server_check_facts(res, "simrs-primary")
+    assert facts["reachable"] is False
+    assert facts["problems"] == ["host_unreachable"]
+
+
+def test_notice_is_sent_when_any_channel_delivered():
+    res = result(
+        "notify",
+        {"localhost": {"channels": {"webhook": {"ok": False, "detail": "500"}, "email": {"ok": True}}}},
+    )
+    facts = notice_facts(res, "outage_paper_mode")
+    assert facts["sent"] is True
+    assert facts["channels"]["webhook"]["ok"] is False
+
+
+def test_the_journal_never_holds_a_secret(tmp_path):
+    j = Journal(tmp_path / "j.sqlite")
+    j.append(
+        "INC-1",
+        "fact",
+        {
+            "db": {"password": "hunter2", "user": "app"},
+            "webhook_token": "abc",
+            "list": [{"smtp_password": "x"}],
+        },
+    )
+    raw = (tmp_path / "j.sqlite").read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("j.sqlite*"))
+    assert b"hunter2" not in raw
+    assert b"abc" not in raw
+    data = j.events("INC-1")[0].data
+    assert data["db"] == {"password": "***", "user": "app"}
+
+
+def test_the_journal_is_append_only(tmp_path):
+    j = Journal(tmp_path / "j.sqlite")
+    j.append("INC-1", "opened", {"reporter": "kasir-01"})
+    db = sqlite3.connect(tmp_path / "j.sqlite")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        db.execute("UPDATE events SET kind = 'x'")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        db.execute("DELETE FROM events")
+
+
+def test_inventory_errors_name_what_to_fix():
+    with pytest.raises(JournalError, match="no hosts in simrs_primary"):
+        Hospital.from_inventory(
+            {
+                "all": {"children": ["simrs_clients"]},
+                "simrs_clients": {"hosts": ["a"]},
+                "_meta": {"hostvars": {}},
+            }
+        )
+    inv = {
+        "all": {"children": ["simrs_primary", "simrs_clients"]},
+        "simrs_primary": {"hosts": ["p"]},
+        "simrs_clients": {"hosts": ["a"]},
+        "_meta": {"hostvars": {"p": {"simrs_repair_window_minutes": "sixty"}}},
+    }
+    with pytest.raises(JournalError, match="simrs_repair_window_minutes must be a whole number"):
+        Hospital.from_inventory(inv)
+    inv["_meta"]["hostvars"]["p"] = {"simrs_failover_policy": "yolo"}
+    with pytest.raises(JournalError, match="simrs_failover_policy must be 'approve' or 'auto'"):
+        Hospital.from_inventory(inv)
