@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from orchestrator import procedure, settings
 from orchestrator.ansible import AnsibleGateway, InventoryError
 from orchestrator.engine import Engine, Hospital
 from orchestrator.journal import Journal, JournalError
-from orchestrator.lab import faults, lab, podman, topology
+from orchestrator.lab import faults, images, lab, podman, topology
 from orchestrator.lab.podman import LabError
 from orchestrator.procedure import Action, Incident
 
@@ -45,8 +46,20 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             err.print(f"[bold red]error:[/] {exc}")
             sys.exit(EXIT_USAGE)
         except KeyboardInterrupt:
-            err.print("[yellow]interrupted[/]: nothing was left half-done; run the command again")
+            err.print(
+                "[yellow]interrupted[/]: every finished step is in the journal; "
+                "`simrs incident resume` (or the same lab command) continues from there"
+            )
             sys.exit(130)
+        except Exception as exc:  # the last line of defence: one clear line, the details on request
+            if os.environ.get("SIMRS_DEBUG"):
+                raise
+            err.print(f"[bold red]failed:[/] {type(exc).__name__}: {exc}")
+            err.print(
+                "every finished step is in the journal; fix the cause and run "
+                "`simrs incident resume` (SIMRS_DEBUG=1 shows the traceback)"
+            )
+            sys.exit(EXIT_FAILED)
 
     return wrapper
 
@@ -113,6 +126,15 @@ def lab_up(clients: int, patients: int) -> None:
     lab.up(topology.LabSpec(clients=clients, patients=patients), progress)
     progress(f"lab up in {time.monotonic() - started:.0f} s")
     render_status(lab.status())
+
+
+@lab_group.command("build")
+@handle_errors
+def lab_build() -> None:
+    """Build the lab's images if they are missing (cached by a hash of their recipe)."""
+    started = time.monotonic()
+    ref = images.ensure_images(progress)
+    progress(f"{ref} ready ({time.monotonic() - started:.0f} s)")
 
 
 @lab_group.command("down")

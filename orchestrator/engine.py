@@ -113,14 +113,25 @@ def triage_facts(result: PlayResult, clients: tuple[str, ...]) -> dict[str, Any]
         else:
             why = outcome.message if outcome else (result.explanation or "no result")
             out[host] = {"ok": False, "failed_check": "probe", "detail": why}
-    admin = published.get("localhost", {})
+    return {"clients": out, "admin": admin_facts(published.get("localhost"), result)}
+
+
+def admin_facts(view: dict[str, Any] | None, result: PlayResult) -> dict[str, Any]:
+    """The admin machine's own check of the SIMRS (server_probe, view admin)."""
+    if not view:
+        return {
+            "ok": False,
+            "failed_check": "no_result",
+            "detail": result.explanation or "no admin check result",
+        }
+    problems = list(view.get("problems", []))
+    failed = next((name for name, c in (view.get("checks") or {}).items() if not c.get("ok")), None)
+    detail = ((view.get("checks") or {}).get(failed) or {}).get("detail", "") if failed else ""
     return {
-        "clients": out,
-        "admin": {
-            "ok": bool(admin.get("ok")),
-            "failed_check": admin.get("failed_check"),
-            "detail": admin.get("detail", ""),
-        },
+        "ok": bool(view.get("healthy")),
+        "failed_check": problems[0] if problems else failed,
+        "detail": str(detail)[:200],
+        "served_by": view.get("served_by"),
     }
 
 
