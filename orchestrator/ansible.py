@@ -37,6 +37,12 @@ class HostOutcome:
     unreachable: bool = False
     failed_task: str | None = None
     message: str = ""
+    failed_action: str = ""  # the module that failed, e.g. ansible.builtin.assert
+
+    @property
+    def misconfigured(self) -> bool:
+        """Failed on a role's argument spec or preflight assert: the inventory needs fixing."""
+        return self.failed_action.rsplit(".", 1)[-1] in ("assert", "validate_argument_spec")
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,9 @@ class PlayResult:
 
     def unreachable(self) -> list[str]:
         return sorted(h for h, o in self.hosts.items() if o.unreachable)
+
+    def misconfigured(self) -> list[HostOutcome]:
+        return [o for o in self.hosts.values() if o.misconfigured]
 
 
 class Gateway(Protocol):
@@ -96,8 +105,9 @@ class _Collector:
             self.hosts[host] = HostOutcome(host, False, True, task, msg)
         elif kind == "runner_on_failed" and not data.get("ignore_errors"):
             if not self.hosts.get(host) or self.hosts[host].ok:
-                msg = _short((data.get("res") or {}).get("msg", "failed"))
-                self.hosts[host] = HostOutcome(host, False, False, task, msg)
+                msg = _short((data.get("res") or {}).get("msg", "failed"), 500)
+                action = str(data.get("task_action") or "")
+                self.hosts[host] = HostOutcome(host, False, False, task, msg, action)
         elif kind in ("runner_on_ok", "runner_on_skipped") and host not in self.hosts:
             self.hosts[host] = HostOutcome(host, True)
         if self.progress and kind in (

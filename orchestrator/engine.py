@@ -21,6 +21,10 @@ from orchestrator.procedure import Action, Incident, Phase
 WAIT_SLICE_S = 1.0
 
 
+class ConfigError(JournalError):
+    """A playbook could not produce facts (bad inventory, runner error): stop, say what to fix."""
+
+
 class UI(Protocol):
     def step(self, inc: Incident, action: Action) -> None: ...
     def event(self, kind: str, host: str, task: str) -> None: ...
@@ -320,7 +324,18 @@ class Engine:
             raise ValueError(f"the engine cannot run action {action.kind!r}")
 
     def _run(self, playbook: str, **kwargs: Any) -> PlayResult:
-        return self.gateway.run(playbook, progress=self.ui.event, **kwargs)
+        result = self.gateway.run(playbook, progress=self.ui.event, **kwargs)
+        bad = result.misconfigured()
+        if bad:
+            # A role refused its settings: that is the inventory to fix, not a fact about the SIMRS.
+            first = bad[0]
+            raise ConfigError(
+                f"{playbook}: the inventory needs fixing ({first.name}, {first.failed_task}): "
+                f"{first.message}. Fix it, then `simrs incident resume`."
+            )
+        if result.status in ("timeout", "error", "canceled"):
+            raise ConfigError(f"{playbook} could not run: {result.explanation}", exit_code=1)
+        return result
 
     def _fact(self, incident_id: str, kind: str, data: dict[str, Any]) -> None:
         self.journal.append(incident_id, kind, data, ts=self.now())

@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 
 from orchestrator.ansible import HostOutcome, PlayResult
-from orchestrator.engine import Engine, Hospital, notice_facts, server_check_facts, triage_facts
+from orchestrator.engine import ConfigError, Engine, Hospital, notice_facts, server_check_facts, triage_facts
 from orchestrator.journal import Journal, JournalError
 from orchestrator.procedure import Phase
 
@@ -59,7 +59,7 @@ def triage_all(ok: bool, admin_ok: bool, check: str = "tcp_db") -> PlayResult:
         "triage",
         {
             **{c: probe(ok, None if ok else check) for c in CLIENTS},
-            "localhost": {"ok": admin_ok, "failed_check": None if admin_ok else check},
+            "localhost": {"healthy": admin_ok, "problems": [] if admin_ok else ["db_down"]},
         },
     )
 
@@ -88,7 +88,7 @@ def test_client_local_repairs_only_that_pc(tmp_path):
             "kasir-01": probe(False, "route"),
             "farmasi-01": probe(True),
             "pendaftaran-01": probe(True),
-            "localhost": {"ok": True},
+            "localhost": {"healthy": True, "problems": []},
         },
     )
     engine, gw, _ = make(
@@ -249,7 +249,11 @@ def test_two_operators_cannot_drive_one_incident(tmp_path):
 def test_unreachable_client_is_a_fact_not_a_crash():
     res = result(
         "triage",
-        {"farmasi-01": probe(True), "pendaftaran-01": probe(True), "localhost": {"ok": True}},
+        {
+            "farmasi-01": probe(True),
+            "pendaftaran-01": probe(True),
+            "localhost": {"healthy": True, "problems": []},
+        },
         {"kasir-01": HostOutcome("kasir-01", False, True, "probe", "Failed to connect")},
     )
     facts = triage_facts(res, CLIENTS)
@@ -263,7 +267,7 @@ def test_unreachable_client_is_a_fact_not_a_crash():
 
 
 def test_a_client_without_a_published_result_counts_as_failing():
-    res = result("triage", {"localhost": {"ok": True}}, status="failed")
+    res = result("triage", {"localhost": {"healthy": True, "problems": []}}, status="failed")
     facts = triage_facts(res, ("kasir-01",))
     assert facts["clients"]["kasir-01"]["ok"] is False
 
@@ -333,3 +337,38 @@ def test_inventory_errors_name_what_to_fix():
     inv["_meta"]["hostvars"]["p"] = {"simrs_failover_policy": "yolo"}
     with pytest.raises(JournalError, match="simrs_failover_policy must be 'approve' or 'auto'"):
         Hospital.from_inventory(inv)
+
+
+def test_a_role_refusing_its_settings_stops_the_incident_with_what_to_fix(tmp_path):
+    refused = result(
+        "triage",
+        {},
+        {
+            "kasir-01": HostOutcome(
+                "kasir-01",
+                False,
+                False,
+                "Check that the service IP is an IPv4 address",
+                "simrs_service_ip is not an IPv4 address: set it in group_vars",
+                "ansible.builtin.assert",
+            )
+        },
+        status="failed",
+    )
+    engine, _gw, _ = make(tmp_path, {"triage": [refused]})
+    incident_id = engine.open("kasir-01")
+    with pytest.raises(
+        ConfigError, match=r"the inventory needs fixing .*simrs_service_ip is not an IPv4"
+    ) as info:
+        engine.drive(incident_id)
+    assert info.value.exit_code == 2
+    inc = engine.incident(incident_id)
+    assert inc.verdict is None  # no fact was made up from a refused run
+    assert inc.pending_action == "triage"
+
+
+def test_a_runner_timeout_is_a_failure_not_a_fact(tmp_path):
+    engine, _gw, _ = make(tmp_path, {"triage": [result("triage", {}, status="timeout")]})
+    with pytest.raises(ConfigError, match="triage could not run") as info:
+        engine.drive(engine.open("kasir-01"))
+    assert info.value.exit_code == 1
