@@ -211,6 +211,31 @@ def lab_heal(fault: str | None, host: str | None) -> None:
     progress("healed: " + (", ".join(healed) if healed else "nothing was broken"))
 
 
+@lab_group.command("inbox")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def lab_inbox(as_json: bool) -> None:
+    """What the lab's message gateway (webhook) and mail server received (SOP 4c notices)."""
+    lab.current()
+    data = lab.inbox()
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    for post in data["webhook"]:
+        body = post.get("json") or {}
+        out.print(
+            f"[bold]webhook[/] {post.get('received_at', '')} {body.get('event')}: "
+            f"{(body.get('text') or '').splitlines()[0] if body.get('text') else ''}"
+        )
+    for mail in data["email"]:
+        out.print(
+            f"[bold]email[/]   {mail.get('received_at', '')} to {', '.join(mail.get('rcpt_tos', []))}: "
+            f"{mail.get('subject', '')}"
+        )
+    if not data["webhook"] and not data["email"]:
+        out.print("nothing received yet")
+
+
 @lab_group.group("workload")
 def workload_group() -> None:
     """A registration desk that keeps registering visits through the service IP."""

@@ -307,18 +307,20 @@ class Engine:
             result = self._run("server_repair", timeout=600)
             self._fact(inc.id, "repair_attempt", repair_facts(result, h.primary))
         elif action.kind == "notify":
-            result = self._run(
-                "notify",
-                extravars={
-                    "notify_event": action.event,
-                    "notify_lang": h.notify_lang,
-                    "notify_incident": {
-                        "id": inc.id,
-                        "reporter": inc.reporter,
-                        "opened_at": time.strftime("%Y-%m-%d %H:%M", time.localtime(inc.opened_at)),
-                    },
+            # The journal's time of the event, so a resumed run writes the very same notice.
+            when = inc.outage_confirmed_at if action.event == "outage_paper_mode" else inc.verified_at
+            stamp = time.localtime(when if when is not None else self.now())
+            extravars = {
+                "notify_event": action.event,
+                "notify_lang": h.notify_lang,
+                "notify_event_time": time.strftime("%Y-%m-%dT%H:%M", stamp),
+                "notify_incident": {
+                    "id": inc.id,
+                    "reporter": inc.reporter,
+                    "opened_at": time.strftime("%Y-%m-%d %H:%M", time.localtime(inc.opened_at)),
                 },
-            )
+            }
+            result = self._run("notify", extravars=extravars)
             self._fact(inc.id, "notice", notice_facts(result, action.event))
         else:
             raise ValueError(f"the engine cannot run action {action.kind!r}")

@@ -163,6 +163,7 @@ class Incident:
     last_repair_at: float | None = None
     server_repaired: bool = False
     verified_after_repair: bool = False
+    verified_at: float | None = None
     notices: tuple[str, ...] = ()
     failover_now: dict[str, Any] | None = None
     pending_action: str | None = None
@@ -209,6 +210,18 @@ def apply(inc: Incident, kind: str, data: dict[str, Any], ts: float) -> Incident
         return replace(inc, pending_action=data["action"])
     if kind == "triage":
         c = classify_from_data(data)
+        if inc.phase == Phase.SERVER_REPAIR:  # the verification after a repair: the verdict stays
+            inc = replace(inc, pending_action=None)
+            if c.verdict == Verdict.NO_FAULT:
+                return replace(
+                    inc,
+                    verified_after_repair=True,
+                    verified_at=ts,
+                    reason="verified: every client reaches the SIMRS",
+                )
+            return replace(
+                inc, server_repaired=False, reason=f"repair not confirmed by the clients: {c.summary}"
+            )
         inc = replace(
             inc,
             pending_action=None,
@@ -217,14 +230,6 @@ def apply(inc: Incident, kind: str, data: dict[str, Any], ts: float) -> Incident
             evidence=c.evidence,
             summary=c.summary,
         )
-        if inc.phase == Phase.SERVER_REPAIR:  # the verification after a repair
-            if c.verdict == Verdict.NO_FAULT:
-                return replace(
-                    inc, verified_after_repair=True, reason="verified: every client reaches the SIMRS"
-                )
-            return replace(
-                inc, server_repaired=False, reason=f"repair not confirmed by the clients: {c.summary}"
-            )
         if c.verdict == Verdict.NO_FAULT:
             return replace(inc, phase=Phase.RESOLVED, reason=c.summary)
         if c.verdict == Verdict.CLIENT_LOCAL:
@@ -374,7 +379,7 @@ def _server_repair_step(inc: Incident, now: float) -> Action:  # noqa: PLR0911
     if now >= deadline:
         return Action(
             "pending_failover",
-            reason=f"not repaired within {inc.policy.repair_window_s // 60} min "
+            reason=f"not repaired within {_duration(inc.policy.repair_window_s)} "
             f"({inc.repair_attempts} attempts): take over to the standby server (SOP 4b)",
         )
     if inc.last_repair_at is None:
@@ -389,6 +394,10 @@ def _server_repair_step(inc: Incident, now: float) -> Action:  # noqa: PLR0911
         if inc.outage_confirmed_at
         else "waiting",
     )
+
+
+def _duration(seconds: int) -> str:
+    return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"
 
 
 def exit_code(inc: Incident) -> int:

@@ -11,6 +11,9 @@ import contextlib
 import dataclasses
 import json
 import os
+import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -24,6 +27,10 @@ from orchestrator.lab.podman import LabError
 from orchestrator.lab.topology import Host, LabSpec
 
 LABEL = "simrs-lab"
+# The hospital's message gateway (webhook, e.g. WhatsApp) and mail server, on loopback only.
+# inventory/lab/group_vars/all/simrs.yml points notify_channels at these ports.
+WEBHOOK_PORT = 18080
+SMTP_PORT = 18025
 REPO_INVENTORY = Path(__file__).resolve().parents[2] / "inventory" / "lab"
 SCHEMA = "/usr/local/share/simrs/schema.sql"
 PROBE_TIMEOUT = 2.0
@@ -266,6 +273,8 @@ def _build(spec: LabSpec, image: str, progress: Progress) -> None:
     )
     exec_in("simrs-primary", "mariadb", "sik", stdin="".join(seed.seed_sql(spec.patients)), timeout=1800)
     write_inventory(spec)
+    progress(f"message gateway and mail server on 127.0.0.1:{WEBHOOK_PORT} and :{SMTP_PORT}")
+    start_receivers()
     progress("waiting for every client to reach the SIMRS through the service IP")
     wait_serving(spec)
 
@@ -328,7 +337,54 @@ def down(progress: Progress = _quiet) -> None:
     _teardown(spec, progress)
 
 
+def inbox_dir() -> Path:
+    return paths.state_dir() / "inbox"
+
+
+def _receivers(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator.lab.receivers", "--dir", str(inbox_dir()), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def start_receivers() -> None:
+    inbox_dir().mkdir(parents=True, exist_ok=True)
+    res = _receivers("--http-port", str(WEBHOOK_PORT), "--smtp-port", str(SMTP_PORT), "--background")
+    if res.returncode != 0:
+        raise LabError(
+            f"the lab's message gateway and mail server did not start: {res.stderr.strip()[-400:]}"
+        )
+
+
+def inbox() -> dict[str, list[dict]]:
+    """Every notice the lab's webhook and mail server received, oldest first."""
+
+    def read(name: str) -> list[dict]:
+        path = inbox_dir() / name
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    posts = read("http.jsonl")
+    for post in posts:
+        try:
+            post["json"] = json.loads(post.get("body") or "null")
+        except json.JSONDecodeError:
+            post["json"] = None
+    return {"webhook": posts, "email": read("smtp.jsonl")}
+
+
+def stop_receivers() -> None:
+    if (inbox_dir() / "receivers.json").exists():
+        _receivers("--stop")
+
+
 def _teardown(spec: LabSpec, progress: Progress) -> None:
+    stop_receivers()
     names = podman.run("ps", "-aq", "--filter", f"label={LABEL}", check=False).out.split()
     if names:
         progress(f"removing {len(names)} containers")
@@ -341,6 +397,7 @@ def _teardown(spec: LabSpec, progress: Progress) -> None:
     hostfs.unmount(state / "mnt")
     for leftover in ("data.img", "backup-disk.img", "lab.json"):
         (state / leftover).unlink(missing_ok=True)
+    shutil.rmtree(inbox_dir(), ignore_errors=True)
     inv = state / "inventory"
     if inv.exists():
         (inv / "group_vars").unlink(missing_ok=True)

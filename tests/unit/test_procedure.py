@@ -331,3 +331,14 @@ def test_pending_action_is_cleared_by_its_result():
         ).pending_action
         is None
     )
+
+
+def test_verification_after_a_repair_keeps_the_original_verdict():
+    inc = run(
+        *CONFIRMED,
+        Ev("repair_attempt", {"healthy": True}, 20.0),
+        triage(ts=22.0, admin_ok=True, a=OK, b=OK),
+    )
+    assert inc.verdict == Verdict.SERVER
+    assert inc.failing == ("a", "b")
+    assert inc.verified_at == 22.0

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.lab import topology
+from orchestrator.lab import lab, topology
 from orchestrator.lab.topology import LabSpec
 
 REPO = Path(__file__).resolve().parents[2]
@@ -102,3 +102,12 @@ def test_client_files_point_the_simrs_name_at_the_service_ip():
     assert "server = simrs-server" in topology.client_conf(spec)
     assert topology.client_net_env(spec, kasir).startswith("ADDRESS=198.18.0.21/24\n")
     assert topology.service_ip_env(spec) == "SERVICE_IP=198.18.0.10/24\nDEV=eth0\n"
+
+
+def test_lab_notification_channels_point_at_the_lab_receivers():
+    settings = yaml.safe_load((REPO / "inventory/lab/group_vars/all/simrs.yml").read_text())
+    channels = {c["type"]: c for c in settings["notify_channels"]}
+    assert set(channels) == {"screen", "webhook", "email"}
+    assert channels["webhook"]["url"].startswith(f"http://127.0.0.1:{lab.WEBHOOK_PORT}/")
+    assert channels["email"]["host"] == "127.0.0.1"
+    assert channels["email"]["port"] == lab.SMTP_PORT

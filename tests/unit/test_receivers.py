@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.receivers import (
+from orchestrator.lab.receivers import (
     HTTP_RECORDS,
     HTTP_STATUS_FILE,
     SMTP_RECORDS,
@@ -188,7 +188,7 @@ def test_receivers_stop_and_free_their_ports():
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tests.support.receivers", *args],
+        [sys.executable, "-m", "orchestrator.lab.receivers", *args],
         capture_output=True,
         text=True,
         timeout=30,
@@ -221,7 +221,7 @@ def test_cli_runs_both_receivers_in_the_background_and_stops_them(tmp_path: Path
 
 def test_cli_in_the_foreground_serves_until_interrupted(tmp_path: Path):
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.receivers", "--dir", str(tmp_path), "--http-port", "0"],
+        [sys.executable, "-m", "orchestrator.lab.receivers", "--dir", str(tmp_path), "--http-port", "0"],
         stdout=subprocess.PIPE,
         text=True,
         cwd=REPO,

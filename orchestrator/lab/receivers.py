@@ -2,11 +2,12 @@
 
 Owns recording what arrives and nothing else: every POST (headers and body) and every e-mail
 (envelope, headers, text) becomes a record in memory and, when a file is given, one JSON line.
-Both are context managers for pytest fixtures; `python -m tests.support.receivers` runs them for
+Both are context managers for pytest fixtures; `python -m orchestrator.lab.receivers` runs them for
 the notify role's Molecule scenario and for trying a channel by hand:
 
-    python -m tests.support.receivers --dir D --http-port 0 --smtp-port 0 [--smtp-auth-env VAR] [--background]
-    python -m tests.support.receivers --dir D --stop
+    python -m orchestrator.lab.receivers --dir D --http-port 0 --smtp-port 0 \
+        [--smtp-auth-env VAR] [--background]
+    python -m orchestrator.lab.receivers --dir D --stop
 
 In D: `receivers.json` (pid, ports, URLs; present while running), `http.jsonl`, `smtp.jsonl`
 (one record per line) and, written by the test when it wants failures, `http-status` (the HTTP
@@ -410,7 +411,7 @@ class Options:
 
 def _parse(argv: Sequence[str] | None) -> Options:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.support.receivers",
+        prog="python -m orchestrator.lab.receivers",
         description="Run test receivers on 127.0.0.1 that record every HTTP POST and every e-mail.",
     )
     parser.add_argument("--dir", required=True, type=Path, help="folder for the state file and records")
@@ -609,7 +610,7 @@ def _stop(directory: Path) -> int:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except FileNotFoundError:
         cmdline = []
-    if b"tests.support.receivers" not in cmdline:
+    if b"orchestrator.lab.receivers" not in cmdline:
         state_file.unlink(missing_ok=True)
         sys.stdout.write(f"receivers for {directory} were not running (stale state removed)\n")
         return 0

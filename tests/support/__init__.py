@@ -1,1 +1,0 @@
-"""Test support that is real, not mocked: servers on loopback that record what arrives."""
