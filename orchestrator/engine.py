@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from orchestrator import procedure
@@ -56,6 +56,7 @@ class Hospital:
     repair_window_minutes: int
     failover_policy: str
     notify_lang: str = "id"
+    info: dict[str, Any] = field(default_factory=dict)  # simrs_hospital: name, address, head of unit
 
     @classmethod
     def from_inventory(cls, raw: dict[str, Any]) -> Hospital:
@@ -79,6 +80,7 @@ class Hospital:
         if policy not in ("approve", "auto"):
             raise JournalError(f"simrs_failover_policy must be 'approve' or 'auto', not {policy!r}")
         standby = groups.get("simrs_standby") or [None]
+        info = anyvars.get("simrs_hospital") or {}
         return cls(
             tuple(groups["simrs_clients"]),
             groups["simrs_primary"][0],
@@ -86,6 +88,11 @@ class Hospital:
             window,
             policy,
             anyvars.get("notify_lang", "id"),
+            {
+                "name": info.get("name", ""),
+                "address": info.get("address", ""),
+                "head_of_unit": info.get("head_of_unit", ""),
+            },
         )
 
 
