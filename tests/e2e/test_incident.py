@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.journal import Journal
-from orchestrator.lab import paths
+from orchestrator.lab import lab as lab_mod
 from tests.e2e.conftest import REPO, SIMRS, clients, simrs, status
 
 
@@ -49,10 +49,8 @@ def events(home: Path, incident: str) -> list:
 
 
 def inbox(kind: str) -> list[dict]:
-    path = paths.state_dir() / "inbox" / f"{kind}.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    """What the lab's webhook receiver ("webhook") or mail server ("email") received."""
+    return lab_mod.inbox()[kind]
 
 
 def sql(query: str) -> str:
@@ -83,7 +81,7 @@ def test_one_pc_broken_is_repaired_and_the_others_untouched(home, healed):
 
 
 def test_db_crash_paper_mode_then_repaired_verified_and_restored(home, healed):
-    http_before, smtp_before = len(inbox("http")), len(inbox("smtp"))
+    http_before, smtp_before = len(inbox("webhook")), len(inbox("email"))
     assert simrs("lab", "break", "db-crash").returncode == 0
     rc, view, err = open_incident("--window", "5m")
     assert rc == 0, err
@@ -97,10 +95,10 @@ def test_db_crash_paper_mode_then_repaired_verified_and_restored(home, healed):
     for pc in ("kasir-01", "pendaftaran-01", "farmasi-01"):
         assert paper[f"screen:{pc}"]["ok"], paper
     # The real receivers got both notices, in order, in Bahasa Indonesia by default.
-    posts = inbox("http")[http_before:]
+    posts = inbox("webhook")[http_before:]
     assert [p["json"]["event"] for p in posts] == ["outage_paper_mode", "restored"]
     assert "manual" in posts[0]["json"]["text"].lower() or "kertas" in posts[0]["json"]["text"].lower()
-    mails = inbox("smtp")[smtp_before:]
+    mails = inbox("email")[smtp_before:]
     assert len(mails) == 2
     # The repair restarted the database; the clients reach the SIMRS again.
     attempts = [e.data for e in evs if e.kind == "repair_attempt"]
