@@ -40,6 +40,10 @@ ACTIVE = (
 )
 
 
+# Checks past the network: a PC failing only here reached the server's ports.
+APP_CHECKS = frozenset({"app", "login", "web"})
+
+
 class Verdict(StrEnum):
     CLIENT_LOCAL = "CLIENT_LOCAL"
     NETWORK = "NETWORK"
@@ -119,7 +123,11 @@ def classify(
             f"{len(failing)} of {len(facts)} client PCs fail, the others are fine",
         )
     reachable_failing = [c for c in failing if not c.unreachable]
-    if admin_ok:
+    # Every PC gets through the network to the server's ports but the application itself fails
+    # (e.g. logins hang on a full disk while the admin machine's read-only check passes): that
+    # is the server, not the network.
+    app_only = bool(reachable_failing) and all(c.failed_check in APP_CHECKS for c in reachable_failing)
+    if admin_ok and not app_only:
         what = "cannot be reached" if not reachable_failing else "fail"
         return Classification(
             Verdict.NETWORK,
@@ -127,10 +135,13 @@ def classify(
             evidence,
             f"every client PC {what}, but the admin machine reaches the SIMRS",
         )
-    evidence["admin"] = admin_failed or "failed"
-    return Classification(
-        Verdict.SERVER, names, evidence, "every client PC fails and so does the admin machine's check"
+    evidence["admin"] = (admin_failed or "failed") if not admin_ok else "ok (read-only check)"
+    summary = (
+        "every client PC reaches the server but the SIMRS application fails on all of them"
+        if admin_ok
+        else "every client PC fails and so does the admin machine's check"
     )
+    return Classification(Verdict.SERVER, names, evidence, summary)
 
 
 def server_state(reachable: bool, problems: Iterable[str]) -> ServerState:

@@ -43,6 +43,18 @@ UNREACH = {"ok": False, "unreachable": True}
         ([C("a", False), C("b", False, unreachable=True)], False, Verdict.SERVER, ("a", "b")),
         ([C("a", True), C("b", True)], False, Verdict.SERVER, ()),
         ([], False, Verdict.SERVER, ()),
+        (
+            [C("a", False, failed_check="app"), C("b", False, failed_check="app")],
+            True,
+            Verdict.SERVER,
+            ("a", "b"),
+        ),
+        (
+            [C("a", False, failed_check="app"), C("b", False, failed_check="tcp_db")],
+            True,
+            Verdict.NETWORK,
+            ("a", "b"),
+        ),
     ],
     ids=[
         "all-fine",
@@ -55,6 +67,8 @@ UNREACH = {"ok": False, "unreachable": True}
         "server-one-pc-unreachable",
         "admin-only",
         "no-clients",
+        "app-fails-everywhere-admin-reads-fine",
+        "mixed-app-and-network",
     ],
 )
 def test_classify(clients, admin_ok, verdict, failing):
