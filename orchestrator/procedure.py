@@ -25,6 +25,8 @@ class Phase(StrEnum):
     SERVER_CHECK = "SERVER_CHECK"
     SERVER_REPAIR = "SERVER_REPAIR"
     FAILOVER_PENDING = "FAILOVER_PENDING"
+    FAILOVER = "FAILOVER"
+    RUNNING_ON_STANDBY = "RUNNING_ON_STANDBY"
     RESOLVED = "RESOLVED"
     ESCALATED = "ESCALATED"
     CLOSED = "CLOSED"
@@ -37,8 +39,13 @@ ACTIVE = (
     Phase.SERVER_CHECK,
     Phase.SERVER_REPAIR,
     Phase.FAILOVER_PENDING,
+    Phase.FAILOVER,
 )
 
+
+# SOP 4b as journaled steps, in this order; each is a playbook (failover_<step>) that is safe to
+# run again. The primary is fenced first: never two owners of the service IP.
+FAILOVER_STEPS = ("fence", "power_on", "restore", "ip_takeover", "start", "verify")
 
 # Checks past the network: a PC failing only here reached the server's ports.
 APP_CHECKS = frozenset({"app", "login", "web"})
@@ -178,6 +185,10 @@ class Incident:
     notices: tuple[str, ...] = ()
     failover_now: dict[str, Any] | None = None
     pending_action: str | None = None
+    approved_by: str | None = None
+    failover_done: tuple[str, ...] = ()
+    failover_blocked: dict[str, Any] | None = None  # {step, detail}: waits for a person
+    failover_facts: dict[str, Any] = field(default_factory=dict)  # step -> its published facts
     reason: str = ""  # why it is where it is, for people
     closed_cause: str = ""
 
@@ -309,6 +320,36 @@ def apply(inc: Incident, kind: str, data: dict[str, Any], ts: float) -> Incident
         return replace(inc, failover_now=data)
     if kind == "pending_failover":
         return replace(inc, phase=Phase.FAILOVER_PENDING, reason=data.get("reason", "failover pending"))
+    if kind == "approved":
+        if inc.phase != Phase.FAILOVER_PENDING:
+            return inc
+        return replace(
+            inc,
+            phase=Phase.FAILOVER,
+            approved_by=data.get("by", "?"),
+            reason=f"failover approved by {data.get('by', '?')}: taking over to the standby (SOP 4b)",
+        )
+    if kind == "failover_step":
+        step = data["step"]
+        facts = {**inc.failover_facts, step: data}
+        if data.get("ok"):
+            done = inc.failover_done if step in inc.failover_done else (*inc.failover_done, step)
+            return replace(
+                inc, pending_action=None, failover_done=done, failover_blocked=None, failover_facts=facts
+            )
+        return replace(
+            inc,
+            pending_action=None,
+            failover_facts=facts,
+            failover_blocked={"step": step, "detail": data.get("detail", "")},
+            reason=f"failover stopped at {step}: {data.get('detail', '')}",
+        )
+    if kind == "retry":
+        return replace(inc, failover_blocked=None)
+    if kind == "on_standby":
+        return replace(
+            inc, phase=Phase.RUNNING_ON_STANDBY, reason=data.get("reason", "running on the standby")
+        )
     if kind == "resolved":
         return replace(inc, phase=Phase.RESOLVED, reason=data.get("reason", "resolved"))
     if kind == "closed":
@@ -361,10 +402,44 @@ def next_action(inc: Incident, now: float) -> Action:  # noqa: PLR0911
     if inc.phase == Phase.SERVER_REPAIR:
         return _server_repair_step(inc, now)
     if inc.phase == Phase.FAILOVER_PENDING:
+        if inc.policy.failover == "auto":
+            return Action("approve", reason="failover policy auto: no approval needed")
         return Action("operator", reason="approve the failover to the standby server (SOP 4b)")
+    if inc.phase == Phase.FAILOVER:
+        return _failover_step(inc)
+    if inc.phase == Phase.RUNNING_ON_STANDBY:
+        return Action("resolve", reason="the SIMRS runs on the standby server, verified from every PC")
     if inc.phase == Phase.ESCALATED:
         return Action("operator", reason=inc.reason)
     return Action("done", reason=inc.reason)
+
+
+def _failover_step(inc: Incident) -> Action:
+    if inc.failover_blocked:
+        step = inc.failover_blocked["step"]
+        return Action(
+            "operator",
+            reason=f"failover stopped at {step}: {inc.failover_blocked.get('detail', '')}; "
+            "fix the cause, then `simrs incident resume`",
+        )
+    for step in FAILOVER_STEPS:
+        if step not in inc.failover_done:
+            return Action("failover_step", event=step, reason=f"SOP 4b: {FAILOVER_REASONS[step]}")
+    if "restored_on_standby" not in inc.notices:
+        return Action(
+            "notify", event="restored_on_standby", reason="tell the units the SIMRS is normal again (standby)"
+        )
+    return Action("on_standby", reason="the SIMRS runs on the standby server, verified from every PC")
+
+
+FAILOVER_REASONS = {
+    "fence": "make sure the main server cannot serve (never two owners of the service IP)",
+    "power_on": "switch on the standby server",
+    "restore": "copy the newest good backup from the external disk and restore it",
+    "ip_takeover": "give the standby the main server's IP (duplicate check first, gratuitous ARP after)",
+    "start": "start the SIMRS on the standby",
+    "verify": "try the SIMRS from the admin machine and from every PC",
+}
 
 
 def _server_repair_step(inc: Incident, now: float) -> Action:  # noqa: PLR0911
@@ -412,5 +487,5 @@ def _duration(seconds: int) -> str:
 
 
 def exit_code(inc: Incident) -> int:
-    """0 done (resolved/closed), 3 waiting for an operator."""
-    return 0 if inc.phase in (Phase.RESOLVED, Phase.CLOSED) else 3
+    """0 done (resolved/closed/running on the standby), 3 waiting for an operator."""
+    return 0 if inc.phase in (Phase.RESOLVED, Phase.CLOSED, Phase.RUNNING_ON_STANDBY) else 3

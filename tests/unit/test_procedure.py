@@ -356,3 +356,95 @@ def test_verification_after_a_repair_keeps_the_original_verdict():
     assert inc.verdict == Verdict.SERVER
     assert inc.failing == ("a", "b")
     assert inc.verified_at == 22.0
+
+
+PENDING = [*CONFIRMED, Ev("pending_failover", {"reason": "x"}, 611.0)]
+APPROVED = [*PENDING, Ev("approved", {"by": "ops-ani"}, 612.0)]
+
+
+def step(name, ok=True, detail="", ts=613.0):
+    return Ev("failover_step", {"step": name, "ok": ok, "detail": detail}, ts)
+
+
+ALL_STEPS = [step(s) for s in p.FAILOVER_STEPS]
+FAILOVER_TABLE = [
+    ("approve-policy-waits", PENDING, Phase.FAILOVER_PENDING, "operator", ""),
+    (
+        "approve-policy-auto",
+        [opened(failover="auto"), *CONFIRMED[1:], Ev("pending_failover", {}, 611.0)],
+        Phase.FAILOVER_PENDING,
+        "approve",
+        "",
+    ),
+    ("approved-fence-first", APPROVED, Phase.FAILOVER, "failover_step", "fence"),
+    ("then-power-on", [*APPROVED, step("fence")], Phase.FAILOVER, "failover_step", "power_on"),
+    (
+        "blocked-waits",
+        [*APPROVED, step("fence"), step("power_on"), step("restore", False, "disk missing")],
+        Phase.FAILOVER,
+        "operator",
+        "",
+    ),
+    (
+        "retry-runs-the-step-again",
+        [
+            *APPROVED,
+            step("fence"),
+            step("power_on"),
+            step("restore", False, "disk missing"),
+            Ev("retry", {}, 700.0),
+        ],
+        Phase.FAILOVER,
+        "failover_step",
+        "restore",
+    ),
+    ("all-steps-then-notify", [*APPROVED, *ALL_STEPS], Phase.FAILOVER, "notify", ""),
+    (
+        "notified-on-standby",
+        [*APPROVED, *ALL_STEPS, Ev("notice", {"event": "restored_on_standby", "sent": True}, 620.0)],
+        Phase.FAILOVER,
+        "on_standby",
+        "",
+    ),
+    (
+        "on-standby-resolves",
+        [
+            *APPROVED,
+            *ALL_STEPS,
+            Ev("notice", {"event": "restored_on_standby", "sent": True}, 620.0),
+            Ev("on_standby", {}, 621.0),
+        ],
+        Phase.RUNNING_ON_STANDBY,
+        "resolve",
+        "",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("events", "phase", "action", "event"),
+    [r[1:] for r in FAILOVER_TABLE],
+    ids=[r[0] for r in FAILOVER_TABLE],
+)
+def test_failover_steps(events, phase, action, event):
+    inc = run(*events)
+    assert inc.phase == phase
+    act = p.next_action(inc, 1000.0)
+    assert act.kind == action
+    if action == "failover_step":
+        assert act.event == event
+    if action == "notify":
+        assert act.event == "restored_on_standby"
+
+
+def test_a_step_done_twice_is_recorded_once_and_order_is_the_sops():
+    assert p.FAILOVER_STEPS.index("fence") < p.FAILOVER_STEPS.index("ip_takeover")
+    inc = run(*APPROVED, step("fence"), step("fence", ts=614.0))
+    assert inc.failover_done == ("fence",)
+    assert inc.approved_by == "ops-ani"
+
+
+def test_approval_outside_pending_changes_nothing():
+    inc = run(*CONFIRMED, Ev("approved", {"by": "x"}, 20.0))
+    assert inc.phase == Phase.SERVER_REPAIR
+    assert p.exit_code(run(*APPROVED, *ALL_STEPS, Ev("on_standby", {}, 700.0))) == 0
