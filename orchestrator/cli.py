@@ -452,7 +452,23 @@ def incident_open(
 def incident_resume(ctx: click.Context, incident_id: str | None, as_json: bool) -> None:
     """Continue an incident where it stopped (after a crash, Ctrl-C or an operator's step)."""
     engine = make_engine(ctx, RichUI(quiet=as_json))
-    _finish(engine.drive(_pick(engine, incident_id)), as_json)
+    chosen = _pick(engine, incident_id)
+    engine.retry_blocked(chosen, settings.operator())
+    _finish(engine.drive(chosen), as_json)
+
+
+@incident_group.command("approve")
+@click.argument("incident_id", required=False)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handle_errors
+def incident_approve(ctx: click.Context, incident_id: str | None, as_json: bool) -> None:
+    """Approve the failover to the standby (SOP 4b) and run it."""
+    engine = make_engine(ctx, RichUI(quiet=as_json))
+    inc = engine.approve(_pick(engine, incident_id), settings.operator())
+    if not as_json:
+        progress(f"{inc.id}: failover approved by {settings.operator()}")
+    _finish(engine.drive(inc.id), as_json)
 
 
 @incident_group.command("status")

@@ -19,6 +19,7 @@ from orchestrator.journal import Journal, JournalError
 from orchestrator.procedure import Action, Incident, Phase
 
 WAIT_SLICE_S = 1.0
+FAILOVER_STEP_TIMEOUT_S = 1800  # a restore of a large database is the longest step
 
 
 class ConfigError(JournalError):
@@ -195,6 +196,22 @@ def client_repair_facts(result: PlayResult, hosts: tuple[str, ...]) -> dict[str,
     return {"hosts": out}
 
 
+def failover_step_facts(step: str, result: PlayResult) -> dict[str, Any]:
+    """One failover step's outcome: ok only when the playbook succeeded and every host that
+    published a result says ok. The published data is kept for the report and the RPO."""
+    published = {h: d for h, d in result.data.items() if isinstance(d, dict)}
+    unreachable = result.unreachable()
+    failed = [d.get("detail") or f"{h}: not ok" for h, d in published.items() if d.get("ok") is False]
+    ok = result.ok and not failed and bool(published)
+    if ok:
+        detail = "; ".join(str(d.get("detail", "")) for d in published.values() if d.get("detail"))
+    elif unreachable:
+        detail = f"unreachable: {', '.join(unreachable)} ({result.explanation})"
+    else:
+        detail = "; ".join(str(f) for f in failed) or result.explanation or "no result published"
+    return {"step": step, "ok": ok, "detail": detail[:500], "hosts": published}
+
+
 def notice_facts(result: PlayResult, event: str) -> dict[str, Any]:
     channels: dict[str, Any] = {}
     for host, p in result.data.items():
@@ -291,9 +308,12 @@ class Engine:
         self.sleep(max(0.0, min(WAIT_SLICE_S, until - now)))
 
     def _execute(self, inc: Incident, action: Action) -> None:
-        if action.kind in ("pending_failover", "resolve"):
-            kind = "pending_failover" if action.kind == "pending_failover" else "resolved"
-            self._fact(inc.id, kind, {"reason": action.reason})
+        simple = {"pending_failover": "pending_failover", "resolve": "resolved", "on_standby": "on_standby"}
+        if action.kind in simple:
+            self._fact(inc.id, simple[action.kind], {"reason": action.reason})
+            return
+        if action.kind == "approve":
+            self._fact(inc.id, "approved", {"by": f"policy:{inc.policy.failover}"})
             return
         self.journal.append(
             inc.id,
@@ -313,6 +333,9 @@ class Engine:
         elif action.kind == "server_repair":
             result = self._run("server_repair", timeout=600)
             self._fact(inc.id, "repair_attempt", repair_facts(result, h.primary))
+        elif action.kind == "failover_step":
+            result = self._run(f"failover_{action.event}", timeout=FAILOVER_STEP_TIMEOUT_S)
+            self._fact(inc.id, "failover_step", failover_step_facts(action.event, result))
         elif action.kind == "notify":
             # The journal's time of the event, so a resumed run writes the very same notice.
             when = inc.outage_confirmed_at if action.event == "outage_paper_mode" else inc.verified_at
@@ -363,6 +386,22 @@ class Engine:
             raise JournalError("say why the repair window ends early: --reason TEXT")
         self.journal.append(incident_id, "failover_now", {"by": by, "reason": reason}, ts=self.now())
         return self.incident(incident_id)
+
+    def approve(self, incident_id: str, by: str) -> Incident:
+        inc = self.incident(incident_id)
+        if inc.phase != Phase.FAILOVER_PENDING:
+            raise JournalError(
+                f"incident {incident_id} is in {inc.phase}: "
+                "only an incident in FAILOVER_PENDING can be approved"
+            )
+        self.journal.append(incident_id, "approved", {"by": by}, ts=self.now())
+        return self.incident(incident_id)
+
+    def retry_blocked(self, incident_id: str, by: str) -> None:
+        """`resume` after a person fixed what stopped a failover step: try that step again."""
+        inc = self.incident(incident_id)
+        if inc.failover_blocked:
+            self.journal.append(incident_id, "retry", {"by": by, **inc.failover_blocked}, ts=self.now())
 
     def close(self, incident_id: str, cause: str, by: str) -> Incident:
         inc = self.incident(incident_id)
