@@ -6,6 +6,7 @@
 | disk-full        | /data (the database filesystem) filled by rotated logs    | remove those files    |
 | client-net HOST  | that PC loses its route, its SIMRS name, or its address   | re-apply its config   |
 | backup-corrupt   | bytes flipped in the newest backup on the external disk   | original bytes back   |
+| disk-missing     | the external backup disk is unplugged from both servers   | plug it in again      |
 
 Active faults are kept in the lab state, so ``heal`` undoes exactly what ``break`` did.
 """
@@ -19,7 +20,7 @@ from pathlib import Path
 from orchestrator.lab import lab, paths, topology
 from orchestrator.lab.podman import LabError
 
-FAULTS = ("primary-off", "db-crash", "disk-full", "client-net", "backup-corrupt")
+FAULTS = ("primary-off", "db-crash", "disk-full", "client-net", "backup-corrupt", "disk-missing")
 CLIENT_NET_MODES = ("route", "dns", "address")
 FILLER_DIR = "/data/log/simrs"
 CORRUPT_BYTES = 64
@@ -70,6 +71,9 @@ def break_fault(fault: str, host: str | None = None, mode: str = "route") -> dic
         record["mode"] = mode
     elif fault == "backup-corrupt":
         record.update(_corrupt_newest_backup())
+    elif fault == "disk-missing":
+        for server in ("simrs-primary", "simrs-standby"):
+            lab.detach_backup_disk(server)
     state["faults"][key] = record
     lab.save_state(state)
     return {"fault": key, **record}
@@ -120,6 +124,9 @@ def _heal_one(spec: topology.LabSpec, fault: str, host: str | None, record: dict
             raise LabError(f"{host} is no longer in the lab")
         lab.exec_in(host, "simrs-netup")
         lab._copy_files(host, {"/etc/hosts": (topology.client_hosts_file(spec, h), 0o644)})
+    elif fault == "disk-missing":
+        for server in ("simrs-primary", "simrs-standby"):
+            lab.attach_backup_disk(server)
     elif fault == "backup-corrupt":
         path = Path(record["path"])
         original = base64.b64decode(record["original"])

@@ -256,7 +256,9 @@ def _build(spec: LabSpec, image: str, progress: Progress) -> None:
     names = [h.name for h in lab_hosts if h.role != "standby"]
     podman.run("start", *names, timeout=180)
     # Plugged in after power-on, so the mount arrives by propagation and can leave the same way.
+    # The standby sees the same disk when it is switched on (it reads the backups to restore).
     attach_backup_disk("simrs-primary")
+    attach_backup_disk("simrs-standby")
     progress("waiting for MariaDB on simrs-primary")
     wait_server_ready("simrs-primary")
     progress(f"loading the SIMRS schema and {spec.patients} synthetic patients")

@@ -224,6 +224,7 @@ def test_external_disk_can_move_from_primary_to_standby(lab):
     )
     lab_mod.detach_backup_disk("simrs-primary")
     assert not sees("simrs-primary")
+    lab_mod.detach_backup_disk("simrs-standby")
     lab_mod.power_on("simrs-standby")
     try:
         assert not sees("simrs-standby")
@@ -241,6 +242,7 @@ def test_external_disk_can_move_from_primary_to_standby(lab):
     finally:
         subprocess.run(["podman", "stop", "-t", "5", "simrs-standby"], check=True, capture_output=True)
         lab_mod.attach_backup_disk("simrs-primary")
+        lab_mod.attach_backup_disk("simrs-standby")
     assert sees("simrs-primary")
     subprocess.run(["podman", "exec", "simrs-primary", "rm", "/media/simrs-backup/moved"], check=True)
     assert status()["hosts"][1]["state"] == "off"
