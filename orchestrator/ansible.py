@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 REPO = Path(__file__).resolve().parents[1]
+KEEP_RUNS = 200
 PLAYBOOKS = REPO / "playbooks"
 
 Progress = Callable[[str, str, str], None]  # (kind, host, text): cheap, never blocks
@@ -54,6 +56,7 @@ class PlayResult:
     data: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     explanation: str = ""
+    complete: bool = True  # the run's final stats arrived: its results can be trusted as facts
 
     @property
     def ok(self) -> bool:
@@ -92,20 +95,32 @@ class _Collector:
         self.progress = progress
         self.hosts: dict[str, HostOutcome] = {}
         self.artifact_data: dict[str, Any] = {}
+        self.saw_stats = False
+        self.errors: list[str] = []
 
     def event_handler(self, event: dict[str, Any]) -> bool:
+        """Cheap and never raising: an exception here would end ansible-runner's event stream."""
+        try:
+            self._take(event)
+        except Exception as exc:  # a malformed event must not cost the run its results
+            self.errors.append(f"{type(exc).__name__}: {exc}")
+        return True  # keep the event on disk too: wait() re-reads them if a live one was missed
+
+    def _take(self, event: dict[str, Any]) -> None:
         kind = event.get("event", "")
-        data = event.get("event_data", {})
+        data = event.get("event_data") or {}
+        res = data.get("res") if isinstance(data.get("res"), dict) else {}
         host = data.get("host") or ""
         task = data.get("task") or ""
         if kind == "playbook_on_stats":
+            self.saw_stats = True
             self.artifact_data = data.get("artifact_data") or {}
         elif kind == "runner_on_unreachable":
-            msg = _short((data.get("res") or {}).get("msg", "unreachable"))
+            msg = _short(res.get("msg", "unreachable"))
             self.hosts[host] = HostOutcome(host, False, True, task, msg)
         elif kind == "runner_on_failed" and not data.get("ignore_errors"):
             if not self.hosts.get(host) or self.hosts[host].ok:
-                msg = _short((data.get("res") or {}).get("msg", "failed"), 500)
+                msg = _short(res.get("msg", "failed"), 500)
                 action = str(data.get("task_action") or "")
                 self.hosts[host] = HostOutcome(host, False, False, task, msg, action)
         elif kind in ("runner_on_ok", "runner_on_skipped") and host not in self.hosts:
@@ -117,7 +132,6 @@ class _Collector:
             "playbook_on_task_start",
         ):
             self.progress(kind, host, task)
-        return False  # nothing is written to disk beyond the runner's own artifacts
 
 
 class AnsibleGateway:
@@ -187,6 +201,7 @@ class AnsibleGateway:
         if not path.exists():
             raise FileNotFoundError(f"no playbook {path}")
         self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self._prune_runs()
         private = Path(
             tempfile.mkdtemp(prefix=f"{time.strftime('%Y%m%dT%H%M%S')}-{playbook}-", dir=self.runs_dir)
         )
@@ -206,6 +221,12 @@ class AnsibleGateway:
             settings={"suppress_ansible_output": True},
         )
         return RunHandle(playbook, thread, runner, collector, started)
+
+    def _prune_runs(self, keep: int = KEEP_RUNS) -> None:
+        """Keep the newest runs' artifacts (for looking into a failure), not every run forever."""
+        runs = sorted((p for p in self.runs_dir.iterdir() if p.is_dir()), key=lambda p: p.name)
+        for old in runs[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
 
     def inventory(self) -> dict[str, Any]:
         """The inventory as ansible-inventory --list sees it (groups, hosts, vars)."""
@@ -243,6 +264,13 @@ class RunHandle:
 
     def wait(self) -> PlayResult:
         self._thread.join()
+        if not self._collector.saw_stats:
+            # A live event was missed (seen under heavy load): rebuild from the events on disk.
+            replay = _Collector(self.playbook, None)
+            for event in self._runner.events:
+                replay.event_handler(event)
+            if replay.saw_stats or len(replay.hosts) > len(self._collector.hosts):
+                self._collector = replay
         status = self._runner.status or "error"
         rc = self._runner.rc if self._runner.rc is not None else -1
         published = self._collector.artifact_data.get(f"simrs_{self.playbook}", {})
@@ -254,6 +282,10 @@ class RunHandle:
         elif status == "failed":
             bad = [f"{o.name}: {o.message}" for o in self._collector.hosts.values() if not o.ok]
             explanation = "; ".join(bad)[:500] or f"{self.playbook} failed (rc {rc})"
+        if not self._collector.saw_stats and status in ("successful", "failed"):
+            explanation = (explanation + "; " if explanation else "") + (
+                f"no results were received from the run (see {self._private})"
+            )
         return PlayResult(
             playbook=self.playbook,
             status=status,
@@ -262,6 +294,7 @@ class RunHandle:
             data=published if isinstance(published, dict) else {},
             seconds=round(time.monotonic() - self._started, 2),
             explanation=explanation,
+            complete=self._collector.saw_stats,
         )
 
 

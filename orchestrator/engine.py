@@ -365,7 +365,8 @@ class Engine:
                 f"{playbook}: the inventory needs fixing ({first.name}, {first.failed_task}): "
                 f"{first.message}. Fix it, then `simrs incident resume`."
             )
-        if result.status in ("timeout", "error", "canceled"):
+        if result.status in ("timeout", "error", "canceled") or not result.complete:
+            # Missing results are not facts: a triage without answers must never read as an outage.
             raise ConfigError(f"{playbook} could not run: {result.explanation}", exit_code=1)
         return result
 

@@ -367,6 +367,16 @@ def test_a_role_refusing_its_settings_stops_the_incident_with_what_to_fix(tmp_pa
     assert inc.pending_action == "triage"
 
 
+def test_a_run_without_results_is_a_failure_not_a_fact(tmp_path):
+    silent = PlayResult("triage", "failed", 4, {}, {}, explanation="no results were received", complete=False)
+    engine, _gw, _ = make(tmp_path, {"triage": [silent]})
+    incident_id = engine.open("kasir-01")
+    with pytest.raises(ConfigError, match="triage could not run: no results were received") as info:
+        engine.drive(incident_id)
+    assert info.value.exit_code == 1
+    assert engine.incident(incident_id).verdict is None
+
+
 def test_a_runner_timeout_is_a_failure_not_a_fact(tmp_path):
     engine, _gw, _ = make(tmp_path, {"triage": [result("triage", {}, status="timeout")]})
     with pytest.raises(ConfigError, match="triage could not run") as info:

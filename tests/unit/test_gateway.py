@@ -1,0 +1,67 @@
+"""The gateway's event collector: results come from runner events and set_stats, and a strange
+event never breaks the stream (an exception there would lose the run's results)."""
+
+from __future__ import annotations
+
+from orchestrator.ansible import _Collector, parse_inventory
+
+
+def ev(kind, **data):
+    return {"event": kind, "event_data": data}
+
+
+def test_outcomes_and_published_data_come_from_events():
+    c = _Collector("triage", None)
+    c.event_handler(ev("runner_on_ok", host="kasir-01", task="probe"))
+    c.event_handler(
+        ev("runner_on_unreachable", host="farmasi-01", task="probe", res={"msg": "Failed to connect"})
+    )
+    c.event_handler(
+        ev(
+            "runner_on_failed",
+            host="poli-01",
+            task="Check the service IP",
+            res={"msg": "simrs_service_ip is wrong"},
+            task_action="ansible.builtin.assert",
+        )
+    )
+    c.event_handler(ev("playbook_on_stats", artifact_data={"simrs_triage": {"kasir-01": {"ok": True}}}))
+    assert c.saw_stats
+    assert c.hosts["kasir-01"].ok
+    assert c.hosts["farmasi-01"].unreachable
+    assert c.hosts["farmasi-01"].message == "Failed to connect"
+    assert c.hosts["poli-01"].misconfigured
+    assert c.artifact_data == {"simrs_triage": {"kasir-01": {"ok": True}}}
+
+
+def test_malformed_events_are_survived():
+    c = _Collector("triage", None)
+    assert c.event_handler({"event": "runner_on_failed", "event_data": {"host": "a", "res": "boom"}}) is True
+    assert c.event_handler({"event": "runner_on_ok"}) is True
+    assert c.event_handler({"event": "runner_on_ok", "event_data": None}) is True
+    assert c.hosts["a"].message == "failed"
+
+
+def test_a_progress_callback_that_raises_does_not_lose_results():
+    def bad_progress(*_args):
+        raise RuntimeError("terminal gone")
+
+    c = _Collector("triage", bad_progress)
+    c.event_handler(ev("runner_on_ok", host="kasir-01", task="probe"))
+    c.event_handler(ev("playbook_on_stats", artifact_data={}))
+    assert c.hosts["kasir-01"].ok
+    assert c.saw_stats
+    assert c.errors
+
+
+def test_parse_inventory_walks_nested_groups():
+    raw = {
+        "all": {"children": ["ungrouped", "hospital"]},
+        "hospital": {"children": ["simrs_clients", "simrs_primary"]},
+        "simrs_clients": {"hosts": ["kasir-01", "farmasi-01"]},
+        "simrs_primary": {"hosts": ["srv-1"]},
+        "_meta": {"hostvars": {"srv-1": {"simrs_service_ip": "10.0.0.10"}}},
+    }
+    inv = parse_inventory(raw)
+    assert inv["groups"]["hospital"] == ["farmasi-01", "kasir-01", "srv-1"]
+    assert inv["hostvars"]["srv-1"]["simrs_service_ip"] == "10.0.0.10"
