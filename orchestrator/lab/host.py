@@ -74,3 +74,9 @@ def unmount(path: Path) -> None:
         # Stacked mounts (the shared dir is bound onto itself) need one umount each.
         while is_mountpoint(Path(mount)):
             _run("umount", mount)
+
+
+def contain_lab_traffic(cidr: str = "198.18.0.0/15") -> None:
+    """Traffic to the lab's range never leaves this machine, even when a podman bridge is gone
+    (a blackhole route; the bridges' own, more specific routes win over it while they exist)."""
+    _run("ip", "route", "replace", "blackhole", cidr)

@@ -234,6 +234,7 @@ def _build(spec: LabSpec, image: str, progress: Progress) -> None:
     for h in topology.hosts(spec):
         if h.is_server:
             (state / "attach" / h.name).mkdir(parents=True, exist_ok=True)
+    hostfs.contain_lab_traffic()
     progress(f"network {spec.network} (internal, {spec.subnet})")
     podman.run(
         "network",
