@@ -19,7 +19,7 @@ short_description: Open one TCP connection with a bounded timeout and say how it
 description:
   - Connects to O(host):O(port) once, closes the connection at once and sends nothing.
   - Tells an open port from a refused one (the host answered, nothing listens) and from
-    silence (no answer within O(timeout): host off, address not held, or path broken).
+    silence (no answer within O(timeout) - host off, address not held, or path broken).
   - Changes nothing; runs the same in check mode.
 version_added: 0.1.0
 author:
