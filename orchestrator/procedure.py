@@ -234,7 +234,11 @@ def apply(inc: Incident, kind: str, data: dict[str, Any], ts: float) -> Incident
         c = classify_from_data(data)
         if inc.phase == Phase.SERVER_REPAIR:  # the verification after a repair: the verdict stays
             inc = replace(inc, pending_action=None)
-            if c.verdict == Verdict.NO_FAULT:
+            # A PC that is switched off cannot confirm the repair, and must not block it either.
+            reachable_fail = [h for h in c.failing if "unreachable" not in c.evidence.get(h, "")]
+            if c.verdict == Verdict.NO_FAULT or (
+                not reachable_fail and bool(data.get("admin", {}).get("ok"))
+            ):
                 return replace(
                     inc,
                     verified_after_repair=True,

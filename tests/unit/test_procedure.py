@@ -448,3 +448,18 @@ def test_approval_outside_pending_changes_nothing():
     inc = run(*CONFIRMED, Ev("approved", {"by": "x"}, 20.0))
     assert inc.phase == Phase.SERVER_REPAIR
     assert p.exit_code(run(*APPROVED, *ALL_STEPS, Ev("on_standby", {}, 700.0))) == 0
+
+
+def test_a_switched_off_pc_does_not_block_the_verification_of_a_repair():
+    inc = run(
+        *CONFIRMED,
+        Ev("repair_attempt", {"healthy": True}, 20.0),
+        triage(ts=22.0, admin_ok=True, a=OK, b=UNREACH),
+    )
+    assert inc.verified_after_repair
+    still_failing = run(
+        *CONFIRMED,
+        Ev("repair_attempt", {"healthy": True}, 20.0),
+        triage(ts=22.0, admin_ok=True, a=fail(), b=UNREACH),
+    )
+    assert not still_failing.verified_after_repair
