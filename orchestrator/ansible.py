@@ -80,6 +80,8 @@ class Gateway(Protocol):
         timeout: int | None = None,
     ) -> PlayResult: ...
 
+    def run_parallel(self, runs: list[tuple[str, dict[str, Any]]]) -> list[PlayResult]: ...
+
     def inventory(self) -> dict[str, Any]: ...
 
 
@@ -221,6 +223,11 @@ class AnsibleGateway:
             settings={"suppress_ansible_output": True},
         )
         return RunHandle(playbook, thread, runner, collector, started)
+
+    def run_parallel(self, runs: list[tuple[str, dict[str, Any]]]) -> list[PlayResult]:
+        """Several playbooks at once (ansible-runner's async interface); results in the same order."""
+        handles = [self.start(playbook, **kwargs) for playbook, kwargs in runs]
+        return [handle.wait() for handle in handles]
 
     def _prune_runs(self, keep: int = KEEP_RUNS) -> None:
         """Keep the newest runs' artifacts (for looking into a failure), not every run forever."""

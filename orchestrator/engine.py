@@ -322,8 +322,7 @@ class Engine:
         )
         h = self.hospital
         if action.kind in ("triage", "verify"):
-            result = self._run("triage")
-            self._fact(inc.id, "triage", triage_facts(result, h.clients))
+            self._fact(inc.id, "triage", triage_facts(self._triage(), h.clients))
         elif action.kind == "client_repair":
             result = self._run("client_repair", limit=list(action.hosts))
             self._fact(inc.id, "client_repair", client_repair_facts(result, action.hosts))
@@ -355,8 +354,32 @@ class Engine:
         else:
             raise ValueError(f"the engine cannot run action {action.kind!r}")
 
+    def _triage(self) -> PlayResult:
+        """SOP 1 in one step: the clients' probes and the admin machine's own check run at once
+        (playbooks/triage.yml does the same one after the other, for running it by hand)."""
+        clients, admin = self.gateway.run_parallel(
+            [
+                ("client_probe", {"progress": self.ui.event}),
+                ("admin_check", {"progress": self.ui.event}),
+            ]
+        )
+        for result in (clients, admin):
+            self._check(result)
+        return PlayResult(
+            "triage",
+            clients.status if clients.status != "successful" else admin.status,
+            clients.rc or admin.rc,
+            {**clients.hosts, **{h: o for h, o in admin.hosts.items() if h == "localhost"}},
+            {**clients.data, "localhost": admin.data.get("localhost", {})},
+            max(clients.seconds, admin.seconds),
+            "; ".join(x for x in (clients.explanation, admin.explanation) if x),
+        )
+
     def _run(self, playbook: str, **kwargs: Any) -> PlayResult:
-        result = self.gateway.run(playbook, progress=self.ui.event, **kwargs)
+        return self._check(self.gateway.run(playbook, progress=self.ui.event, **kwargs))
+
+    def _check(self, result: PlayResult) -> PlayResult:
+        playbook = result.playbook
         bad = result.misconfigured()
         if bad:
             # A role refused its settings: that is the inventory to fix, not a fact about the SIMRS.

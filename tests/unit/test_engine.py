@@ -46,6 +46,17 @@ class FakeGateway:
         answers = self.script[playbook]
         return answers.pop(0) if len(answers) > 1 else answers[0]
 
+    def run_parallel(self, runs):
+        # Triage runs client_probe and the admin view of server_check at once: both are answered
+        # from the script's "triage" entry (clients and localhost in one result).
+        names = [name for name, _ in runs]
+        if names == ["client_probe", "admin_check"]:
+            self.calls.append(("triage", {}))
+            answers = self.script["triage"]
+            both = answers.pop(0) if len(answers) > 1 else answers[0]
+            return [both, both]
+        return [self.run(name, **kwargs) for name, kwargs in runs]
+
     def inventory(self):
         return {}
 
@@ -183,7 +194,9 @@ def test_resume_after_a_crash_keeps_the_deadline(tmp_path):
                 raise KeyboardInterrupt
         return FakeGateway.run(gw, playbook, **kwargs)
 
-    engine.gateway = type("G", (), {"run": staticmethod(crash_on_second_repair)})()
+    engine.gateway = type(
+        "G", (), {"run": staticmethod(crash_on_second_repair), "run_parallel": staticmethod(gw.run_parallel)}
+    )()
     with pytest.raises(KeyboardInterrupt):
         engine.drive(incident_id)
     before = engine.incident(incident_id)
