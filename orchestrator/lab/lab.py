@@ -183,9 +183,12 @@ def wait_server_ready(name: str, timeout: float = 90) -> None:
 
 
 def leftovers(spec: LabSpec) -> bool:
+    """Anything a lab (or a killed `lab up`) left: containers, the network, state, mounts."""
     containers = podman.run("ps", "-aq", "--filter", f"label={LABEL}", check=False).out.split()
     network = podman.run("network", "exists", spec.network, check=False).ok
-    return bool(containers) or network or paths.state_dir().exists()
+    state = paths.state_dir()
+    mounted = any(hostfs.is_mountpoint(state / sub) for sub in ("attach", "mnt/data", "mnt/backup-disk"))
+    return bool(containers) or network or state_file().exists() or mounted
 
 
 def up(spec: LabSpec, progress: Progress = _quiet) -> dict:
