@@ -21,9 +21,9 @@ from rich.table import Table
 from orchestrator import procedure, report, settings
 from orchestrator.ansible import AnsibleGateway, InventoryError
 from orchestrator.engine import Engine, Hospital
+from orchestrator.errors import SimrsError
 from orchestrator.journal import Journal, JournalError
 from orchestrator.lab import faults, images, lab, podman, topology
-from orchestrator.lab.podman import LabError
 from orchestrator.procedure import Action, Incident
 
 # Not a terminal (a log, CI, a pipe): wide enough that host names and commands are never cut.
@@ -40,7 +40,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (LabError, JournalError) as exc:
+        except SimrsError as exc:
             err.print(f"[bold red]error:[/] {exc}")
             sys.exit(exc.exit_code)
         except InventoryError as exc:

@@ -13,17 +13,17 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator.errors import SimrsError
 from orchestrator.lab import paths
 
 PROJECT_CONTAINERS_CONF = Path(__file__).with_name("containers.conf")
 
 
-class LabError(Exception):
+class LabError(SimrsError):
     """A lab operation failed; the message says what to fix. ``exit_code`` 2 means user input."""
 
     def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+        super().__init__(message, exit_code)
 
 
 @dataclass(frozen=True)

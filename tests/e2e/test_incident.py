@@ -114,29 +114,25 @@ def test_db_crash_paper_mode_then_repaired_verified_and_restored(home, healed):
     assert view["id"] in screen
 
 
+def datadir_files() -> set[str]:
+    out = subprocess.run(
+        ["podman", "exec", "simrs-primary", "find", "/data/mysql", "-type", "f"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return set(out.split())
+
+
 def test_disk_full_is_repaired_by_freeing_safe_space_only(home, healed):
-    datadir_before = set(
-        subprocess.run(
-            ["podman", "exec", "simrs-primary", "find", "/data/mysql", "-type", "f"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()
-    )
+    datadir_before = datadir_files()
     visits_before = sql("SELECT COUNT(*) FROM sik.reg_periksa")
     assert simrs("lab", "break", "disk-full").returncode == 0
     rc, view, err = open_incident("--window", "5m")
     assert rc == 0, err
     assert view["phase"] == "RESOLVED"
     assert "disk_full" in view["problems"]
-    datadir_after = set(
-        subprocess.run(
-            ["podman", "exec", "simrs-primary", "find", "/data/mysql", "-type", "f"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()
-    )
+    datadir_after = datadir_files()
     assert datadir_before <= datadir_after  # no database file was removed
     assert sql("SELECT COUNT(*) FROM sik.reg_periksa") == visits_before
     leftovers = subprocess.run(
