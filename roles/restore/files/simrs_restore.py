@@ -1,0 +1,869 @@
+#!/usr/bin/env python3
+"""The restore role's hands on the standby: everything that streams bytes or parses tool output.
+
+Ansible runs one step per call (`simrs_restore.py STEP 'JSON'`) and reads one JSON object from
+stdout; a failed step prints {"failed": true, "msg": ...} and exits 1. Steps:
+
+  scan      read-only: the external disk, the source host's backup sets newest first, each
+            checked against its manifest (size and sha256 of every file) until the first good one
+  copy      copy one set to local disk (into a .partial folder, renamed when complete), verify again
+  state     read-only: the restore marker, the live databases, whether this host holds the service IP
+  load      stream the dump into FRESH databases (<db>__restore_<stamp>), never into the live ones
+  counts    read-only: row counts of the fresh databases against the manifest; objects RENAME cannot move
+  replay    shipped binary logs from the backup's position (pass 1 finds the last complete
+            transaction; pass 2 applies up to it); apply=false only measures
+  switch    one atomic RENAME TABLE: live tables out to <db>__old_<stamp>, restored tables in
+  accounts  CREATE USER / GRANT from the set (CREATE OR REPLACE, so existing accounts are renewed)
+  mark      record which set (and binlog position) the live databases now come from
+  cleanup   drop the fresh databases of a failed attempt; remove older local copies
+
+Only the standard library and the MariaDB command-line tools are used: they are on every MariaDB
+server. The data file may be encrypted (openssl enc -aes-256-cbc -pbkdf2); the passphrase comes
+in the environment (SIMRS_RESTORE_KEY), never on a command line or in the output.
+"""
+
+# S608: every statement here is built from names checked by ident() (plain identifiers, quoted
+# with backticks) and values escaped by quote(); the mariadb client has no bind parameters.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+SET_NAME = re.compile(r"^(\d{8}T\d{6}Z)-([a-z]+)$")
+BINLOG_NAME = re.compile(r"^(.+)\.(\d{6})$")
+IDENT = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+KEY_ENV = "SIMRS_RESTORE_KEY"
+# Not datetime.UTC: the standby's Python may be older than 3.11 (this script needs 3.9).
+UTC = dt.timezone.utc
+DATA_FILES = {"dump": "data.sql.zst", "physical": "data.mbstream.zst"}
+ACCOUNTS_FILE = "accounts.sql.zst"
+# System accounts are the standby's own: a set's accounts.sql must not replace them.
+SYSTEM_ACCOUNTS = re.compile(
+    rb"`(root|mysql)`@`localhost`|`mariadb\.sys`@|'(root|mysql)'@'localhost'|'mariadb\.sys'@"
+)
+HEADER = re.compile(
+    r"^#(\d{6})\s+(\d{1,2}:\d\d:\d\d)\s+server id\s+\d+\s+end_log_pos\s+(\d+)\s+"
+    r"(?:CRC32 0x[0-9a-fA-F]+\s+)?(.*)$"
+)
+
+
+class StepError(Exception):
+    """A step that cannot go on; its message is the operator's explanation."""
+
+
+def now_utc() -> dt.datetime:
+    return dt.datetime.now(UTC).replace(microsecond=0)
+
+
+def iso(value: dt.datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def ident(name: str) -> str:
+    if not IDENT.match(name):
+        raise StepError(f"{name!r} is not a plain database or table name (letters, digits, underscore)")
+    return f"`{name}`"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --- MariaDB through its client -----------------------------------------------------------------
+
+
+def sql(args: dict[str, Any], statement: str) -> list[list[str]]:
+    """Run statements with the mariadb client (root over the local socket); rows as lists."""
+    proc = subprocess.run(
+        [*args.get("mariadb", ["mariadb"]), "--batch", "--skip-column-names", "--raw", "-e", statement],
+        capture_output=True,
+        text=True,
+        timeout=args.get("sql_timeout", 600),
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise StepError(f"MariaDB refused: {proc.stderr.strip()[-600:]}")
+    return [line.split("\t") for line in proc.stdout.splitlines()]
+
+
+def quote(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def base_tables(args: dict[str, Any], db: str) -> list[str]:
+    rows = sql(
+        args,
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = "
+        f"{quote(db)} AND table_type = 'BASE TABLE' ORDER BY table_name",
+    )
+    return [r[0] for r in rows]
+
+
+def other_objects(args: dict[str, Any], db: str) -> list[str]:
+    """Views, triggers, routines and events: RENAME TABLE cannot move them between databases."""
+    rows = sql(
+        args,
+        f"SELECT CONCAT('view ', table_name) FROM information_schema.views WHERE table_schema = {quote(db)} "
+        f"UNION ALL SELECT CONCAT('trigger ', trigger_name) FROM information_schema.triggers "
+        f"WHERE trigger_schema = {quote(db)} "
+        f"UNION ALL SELECT CONCAT(LOWER(routine_type), ' ', routine_name) FROM information_schema.routines "
+        f"WHERE routine_schema = {quote(db)} "
+        f"UNION ALL SELECT CONCAT('event ', event_name) FROM information_schema.events "
+        f"WHERE event_schema = {quote(db)}",
+    )
+    return [f"{db}: {r[0]}" for r in rows]
+
+
+def db_exists(args: dict[str, Any], db: str) -> bool:
+    return bool(sql(args, f"SELECT 1 FROM information_schema.schemata WHERE schema_name = {quote(db)}"))
+
+
+def databases_like(args: dict[str, Any], prefix: str) -> list[str]:
+    escaped = prefix.replace("_", "\\_")
+    return [r[0] for r in sql(args, f"SHOW DATABASES LIKE {quote(escaped + '%')}")]
+
+
+# --- scan -----------------------------------------------------------------------------------------
+
+
+# One return per way a set can be unusable: each names its own problem for the operator.
+def check_set(  # noqa: PLR0911, PLR0912
+    path: Path, args: dict[str, Any]
+) -> tuple[dict[str, Any] | None, str | None]:
+    """(manifest, None) for a good set, (manifest or None, problem) for a bad or unusable one."""
+    manifest_path = path / "manifest.json"
+    if not manifest_path.is_file():
+        return None, "no manifest.json (an unfinished set)"
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError) as exc:
+        return None, f"manifest.json unreadable: {exc}"
+    if not isinstance(manifest, dict) or manifest.get("format") != 1:
+        return (
+            None,
+            f"manifest format {manifest.get('format') if isinstance(manifest, dict) else '?'} "
+            "(this restore reads format 1)",
+        )
+    if manifest.get("source_host") != args["source_host"]:
+        return manifest, f"made on {manifest.get('source_host')}, not {args['source_host']}"
+    method = manifest.get("method")
+    if method not in args["methods"]:
+        return (
+            manifest,
+            f"method {method} is not restored by this role (it restores: {', '.join(args['methods'])})",
+        )
+    missing_dbs = [db for db in args["databases"] if db not in manifest.get("databases", [])]
+    if missing_dbs:
+        return manifest, f"does not hold the database(s) {', '.join(missing_dbs)}"
+    if manifest.get("encrypted") and not args.get("have_key"):
+        return manifest, "encrypted, and no restore_encryption_key is set"
+    files = manifest.get("files") or []
+    names = [f.get("name") for f in files]
+    data_name = DATA_FILES.get(method, "") + (".enc" if manifest.get("encrypted") else "")
+    if data_name not in names:
+        return manifest, f"the manifest lists no {data_name}"
+    for entry in files:
+        name = entry.get("name", "")
+        if "/" in name or name.startswith("."):
+            return manifest, f"the manifest names a file outside the set: {name!r}"
+        file_path = path / name
+        if not file_path.is_file():
+            return manifest, f"{name} is missing"
+        size = file_path.stat().st_size
+        if entry.get("size") is not None and size != entry["size"]:
+            return manifest, f"{name} has {size} bytes, the manifest says {entry['size']}"
+        if sha256_of(file_path) != entry.get("sha256"):
+            return manifest, f"{name}: sha256 does not match the manifest (corrupt)"
+    return manifest, None
+
+
+def step_scan(args: dict[str, Any]) -> dict[str, Any]:
+    mount = Path(args["mount_point"])
+    root = mount / "simrs-backups"
+    source_dir = root / args["source_host"]
+    disk = {
+        "mount_point": str(mount),
+        "mounted": os.path.ismount(mount),
+        "marker": (mount / ".simrs-backup-disk").is_file(),
+        "sets_folder": root.is_dir(),
+        "source_folder": source_dir.is_dir(),
+    }
+    disk["present"] = disk["sets_folder"] and (disk["mounted"] or disk["marker"])
+    result: dict[str, Any] = {
+        "now": iso(now_utc()),
+        "disk": disk,
+        "checked": [],
+        "chosen": None,
+        "binlogs": [],
+    }
+    if not disk["source_folder"]:
+        return result
+    names = sorted(
+        (p.name for p in source_dir.iterdir() if p.is_dir() and SET_NAME.match(p.name)), reverse=True
+    )
+    result["sets_on_disk"] = len(names)
+    for name in names:
+        manifest, problem = check_set(source_dir / name, args)
+        stamp = dt.datetime.strptime(SET_NAME.match(name).group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        try:
+            created = iso(parse_iso((manifest or {}).get("created_at") or ""))
+        except ValueError:
+            created = iso(stamp)
+        entry = {
+            "set": name,
+            "path": str(source_dir / name),
+            "created_at": created,
+            "good": problem is None,
+            "problem": problem,
+        }
+        result["checked"].append(entry)
+        if problem is None:
+            result["chosen"] = {**entry, "manifest": manifest}
+            break
+    if result["chosen"]:
+        chosen_at = parse_iso(result["chosen"]["created_at"])
+        for entry in result["checked"][:-1]:
+            entry["newer_by_seconds"] = int((parse_iso(entry["created_at"]) - chosen_at).total_seconds())
+        result["chosen"]["age_seconds"] = int((now_utc() - chosen_at).total_seconds())
+    binlog_dir = root / "binlogs" / args["source_host"]
+    result["binlog_dir"] = str(binlog_dir)
+    if binlog_dir.is_dir():
+        result["binlogs"] = sorted(
+            p.name for p in binlog_dir.iterdir() if p.is_file() and BINLOG_NAME.match(p.name)
+        )
+    return result
+
+
+# --- copy -----------------------------------------------------------------------------------------
+
+
+def verify_copy(path: Path, files: list[dict[str, Any]]) -> str | None:
+    for entry in files:
+        file_path = path / entry["name"]
+        if not file_path.is_file():
+            return f"{entry['name']} is missing from the copy"
+        if sha256_of(file_path) != entry["sha256"]:
+            return f"{entry['name']}: the copy's sha256 does not match the manifest"
+    return None
+
+
+def step_copy(args: dict[str, Any]) -> dict[str, Any]:
+    src = Path(args["src"])
+    dest_root = Path(args["dest_root"])
+    target = dest_root / args["set"]
+    files = args["files"]
+    dest_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(dest_root, 0o700)
+    if target.is_dir() and (target / "manifest.json").is_file() and verify_copy(target, files) is None:
+        return {"changed": False, "path": str(target), "detail": "a verified copy was already on local disk"}
+    needed = sum((src / f["name"]).stat().st_size for f in files) + (src / "manifest.json").stat().st_size
+    free = shutil.disk_usage(dest_root).free
+    if free < needed * 1.05:
+        raise StepError(
+            f"{dest_root} has {free // 2**20} MiB free, the set needs {needed // 2**20} MiB: "
+            "free space there "
+            f"or set restore_local_dir to a larger disk"
+        )
+    partial = dest_root / f".{args['set']}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.rmtree(target, ignore_errors=True)
+    partial.mkdir(mode=0o700)
+    started = time.monotonic()
+    for name in [f["name"] for f in files] + ["manifest.json"]:
+        dest = partial / name
+        with (
+            (src / name).open("rb") as reader,
+            os.fdopen(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as writer,
+        ):
+            shutil.copyfileobj(reader, writer, 1 << 20)
+            writer.flush()
+            os.fsync(writer.fileno())
+    problem = verify_copy(partial, files)
+    if problem:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise StepError(f"copying {args['set']} to local disk went wrong: {problem}; the copy was removed")
+    partial.rename(target)
+    return {
+        "changed": True,
+        "path": str(target),
+        "bytes": needed,
+        "seconds": round(time.monotonic() - started, 2),
+        "detail": f"copied {needed} bytes and verified every sha256 again",
+    }
+
+
+# --- reading a set's compressed (and maybe encrypted) files ---------------------------------------
+
+
+def open_stream(path: Path, encrypted: bool) -> tuple[Any, list[subprocess.Popen]]:
+    """A binary stream of the decompressed file; the processes to wait for."""
+    procs: list[subprocess.Popen] = []
+    source = None
+    if encrypted:
+        if not os.environ.get(KEY_ENV):
+            raise StepError("the set is encrypted and no restore_encryption_key was given")
+        dec = subprocess.Popen(
+            ["openssl", "enc", "-d", "-aes-256-cbc", "-pbkdf2", "-pass", f"env:{KEY_ENV}", "-in", str(path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        procs.append(dec)
+        source = dec.stdout
+    zstd = subprocess.Popen(
+        ["zstd", "-dc"] + ([] if encrypted else [str(path)]),
+        stdin=source if encrypted else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    if source is not None:
+        source.close()
+    procs.append(zstd)
+    return zstd.stdout, procs
+
+
+def finish(procs: list[subprocess.Popen], what: str) -> None:
+    for proc in procs:
+        proc.wait()
+    for proc in procs:
+        if proc.returncode != 0:
+            err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
+            raise StepError(f"{what}: {Path(proc.args[0]).name} exited {proc.returncode}: {err[-600:]}")
+
+
+# --- load -----------------------------------------------------------------------------------------
+
+STATEMENT_START = re.compile(
+    rb"^(CREATE DATABASE|USE |DROP TABLE|CREATE TABLE|INSERT |LOCK TABLES|/\*!50001|DROP VIEW"
+    rb"|/\*!40000 DROP DATABASE|DROP DATABASE)"
+)
+# Every line of a dump that names a database: CREATE DATABASE, USE, and DROP DATABASE
+# (--add-drop-database): each is pointed at the fresh database, or the load stops.
+DB_LINE = re.compile(rb"^(CREATE DATABASE|USE |/\*!40000 DROP DATABASE|DROP DATABASE)")
+FIRST_IDENT = re.compile(rb"^(.*?`)([^`]+)(`.*)$", re.S)
+
+
+def rewrite_db_line(line: bytes, dbmap: dict[str, str]) -> bytes:
+    match = FIRST_IDENT.match(line)
+    name = match.group(2).decode(errors="replace") if match else "?"
+    if name not in dbmap:
+        raise StepError(
+            f"the dump names database {name!r}, which the manifest does not list; stopped before touching it"
+        )
+    return match.group(1) + dbmap[name].encode() + match.group(3)
+
+
+def preamble(first_statement: bytes, dbmap: dict[str, str]) -> list[bytes]:
+    """A --databases dump names its databases (CREATE DATABASE / USE); a dump of one database's
+    tables does not, and goes into the single fresh database."""
+    if DB_LINE.match(first_statement):
+        return []
+    if len(dbmap) != 1:
+        raise StepError(
+            "the dump names no database but the manifest lists several: cannot tell which table "
+            "belongs where; stopped"
+        )
+    fresh = ident(next(iter(dbmap.values())))
+    return [f"CREATE DATABASE {fresh};\nUSE {fresh};\n".encode()]
+
+
+def step_load(args: dict[str, Any]) -> dict[str, Any]:
+    dbmap: dict[str, str] = args["dbmap"]
+    for fresh in list(dbmap.values()) + [
+        d for orig in dbmap for d in databases_like(args, f"{orig}__restore_")
+    ]:
+        sql(args, f"DROP DATABASE IF EXISTS {ident(fresh)}")
+    data = Path(args["path"]) / args["data_file"]
+    stream, procs = open_stream(data, args.get("encrypted", False))
+    client = subprocess.Popen(
+        [*args.get("mariadb", ["mariadb"]), "--batch", "--max-allowed-packet=1G"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    started = time.monotonic()
+    total = 0
+    head: list[bytes] | None = []  # lines before the first statement; None once it was seen
+    try:
+        for raw in stream:
+            total += len(raw)
+            if head is not None:
+                if not STATEMENT_START.match(raw):
+                    head.append(raw)
+                    continue
+                client.stdin.writelines([*head, *preamble(raw, dbmap)])
+                head = None
+            client.stdin.write(rewrite_db_line(raw, dbmap) if DB_LINE.match(raw) else raw)
+        if head:
+            client.stdin.writelines(head)
+        client.stdin.close()
+    except BrokenPipeError:
+        # The client stopped (an SQL error): its message says why; stop the readers too.
+        for proc in procs:
+            proc.kill()
+    except StepError:
+        client.kill()
+        for proc in procs:
+            proc.kill()
+        raise
+    client.wait()
+    if client.returncode != 0:
+        for proc in procs:
+            proc.kill()
+        raise StepError(
+            f"loading {data.name} failed: {client.stderr.read().decode(errors='replace').strip()[-600:]}"
+        )
+    finish(procs, f"reading {data.name}")
+    return {"bytes": total, "seconds": round(time.monotonic() - started, 2)}
+
+
+# --- counts ---------------------------------------------------------------------------------------
+
+
+def step_counts(args: dict[str, Any]) -> dict[str, Any]:
+    dbmap: dict[str, str] = args["dbmap"]
+    expected: dict[str, int] = args["row_counts"]
+    counts: dict[str, int | None] = {}
+    mismatches = []
+    for key, want in sorted(expected.items()):
+        db, _, table = key.partition(".")
+        if db not in dbmap:
+            continue
+        try:
+            got = int(sql(args, f"SELECT COUNT(*) FROM {ident(dbmap[db])}.{ident(table)}")[0][0])
+        except StepError:
+            got = None
+        counts[key] = got
+        if got != want:
+            mismatches.append({"table": key, "expected": want, "restored": got})
+    extra = []
+    objects = []
+    for db, fresh in dbmap.items():
+        extra += [f"{db}.{t}" for t in base_tables(args, fresh) if f"{db}.{t}" not in expected]
+        objects += other_objects(args, fresh)
+    return {
+        "ok": not mismatches and bool(counts),
+        "counts": counts,
+        "mismatches": mismatches,
+        "tables_not_in_manifest": extra,
+        "unsupported_objects": objects,
+    }
+
+
+# --- replay ---------------------------------------------------------------------------------------
+
+
+def scan_binlog(lines, start: int) -> dict[str, Any]:
+    """The end of the last complete transaction at or after start, its time, and whether the file
+    ended with a rotation (then it is complete and the next file follows without a gap)."""
+    safe, safe_time, groups = start, None, 0
+    group = None  # None | "pending" (GTID seen) | "trans" (inside BEGIN ... COMMIT)
+    group_time = None
+    last_end = start
+    rotated = False
+    in_range = False
+    for raw in lines:
+        line = raw.rstrip("\n")
+        if line.startswith("# at "):
+            in_range = int(line[5:].strip() or 0) >= start
+            continue
+        header = HEADER.match(line)
+        if header:
+            if not in_range:
+                continue
+            when = dt.datetime.strptime(f"{header.group(1)} {header.group(2)}", "%y%m%d %H:%M:%S")
+            end, kind = int(header.group(3)), header.group(4)
+            last_end = end
+            if kind.startswith("GTID"):
+                group, group_time = "pending", when
+            elif group == "pending":
+                # A GTID not followed by BEGIN: one standalone event (DDL) is the whole group.
+                safe, safe_time, groups, group = end, group_time, groups + 1, None
+            elif group is None:
+                if kind.startswith("Rotate to"):
+                    rotated = True
+                safe = (
+                    max(safe, end)
+                    if not kind.startswith(
+                        ("Table_map", "Write_rows", "Update_rows", "Delete_rows", "Query", "Annotate")
+                    )
+                    else safe
+                )
+            continue
+        if not in_range:
+            continue
+        text = line.strip()
+        if group == "pending" and text.startswith(("START TRANSACTION", "BEGIN")):
+            group = "trans"
+        elif group == "trans" and text.startswith(("COMMIT", "ROLLBACK")):
+            safe, safe_time, groups, group = last_end, group_time, groups + 1, None
+    return {"safe_end": safe, "last_time": safe_time, "transactions": groups, "rotated": rotated}
+
+
+def binlog_text(args: dict[str, Any], path: Path, start: int, stop: int | None = None) -> list[str]:
+    argv = [*args.get("mariadb_binlog", ["mariadb-binlog"]), f"--start-position={start}"]
+    if stop is not None:
+        argv.append(f"--stop-position={stop}")
+    return [*argv, str(path)]
+
+
+def shipped_binlogs(binlog_dir: Path, base: str) -> dict[int, Path]:
+    """The shipped binlogs of one base name by number: NAME.NNNNNN, or NAME.NNNNNN.enc when encrypted."""
+    found: dict[int, Path] = {}
+    if not binlog_dir.is_dir():
+        return found
+    for path in binlog_dir.iterdir():
+        match = BINLOG_NAME.match(path.name.removesuffix(".enc"))
+        if path.is_file() and match and match.group(1) == base:
+            found[int(match.group(2))] = path
+    return found
+
+
+def plain_binlog(path: Path, scratch: Path) -> tuple[Path | None, str | None]:
+    """The binlog as mariadb-binlog can read it: checked against its .sha256 (when shipped with
+    one) and decrypted into scratch when it is encrypted. (None, problem) when it cannot be used."""
+    digest_file = path.with_name(path.name + ".sha256")
+    if digest_file.is_file():
+        want = digest_file.read_text().split()[0] if digest_file.read_text().split() else ""
+        if sha256_of(path) != want:
+            return None, f"{path.name} does not match its .sha256 (corrupt)"
+    if not path.name.endswith(".enc"):
+        return path, None
+    if not os.environ.get(KEY_ENV):
+        return None, f"{path.name} is encrypted and no restore_encryption_key was given"
+    scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
+    plain = scratch / path.name.removesuffix(".enc")
+    with os.fdopen(os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
+        proc = subprocess.run(
+            ["openssl", "enc", "-d", "-aes-256-cbc", "-pbkdf2", "-pass", f"env:{KEY_ENV}", "-in", str(path)],
+            stdout=out,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
+    if proc.returncode != 0:
+        plain.unlink(missing_ok=True)
+        return (
+            None,
+            f"{path.name} could not be decrypted: {proc.stderr.decode(errors='replace').strip()[-200:]}",
+        )
+    return plain, None
+
+
+def replay_file(args: dict[str, Any], plain: Path, pos: int, stop: int) -> None:
+    """Apply [pos, stop) of one binlog to the databases of dbmap, each renamed to its target."""
+    env = {**os.environ, "TZ": "UTC"}
+    for orig, target in args["dbmap"].items():
+        # --database filters by the original name (MariaDB 10.11 filters before rewriting).
+        reader = subprocess.Popen(
+            [
+                *binlog_text(args, plain, pos, stop)[:-1],
+                f"--rewrite-db={orig}->{target}",
+                f"--database={orig}",
+                str(plain),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        client = subprocess.run(
+            [*args.get("mariadb", ["mariadb"]), "--batch", "--max-allowed-packet=1G"],
+            stdin=reader.stdout,
+            capture_output=True,
+            check=False,
+        )
+        reader.stdout.close()
+        reader_err = reader.stderr.read().decode(errors="replace")
+        reader.wait()
+        if reader.returncode != 0 or client.returncode != 0:
+            reason = (client.stderr.decode(errors="replace") or reader_err).strip()[-600:]
+            raise StepError(f"replaying {plain.name} from {pos} into {target} failed: {reason}")
+
+
+def step_replay(args: dict[str, Any]) -> dict[str, Any]:
+    binlog_dir = Path(args["binlog_dir"])
+    # Decrypted binlogs are patient data: under the role's private local folder (restore_local_dir).
+    scratch = Path(args["scratch_dir"]) / ".simrs-restore-binlogs"
+    start_file, start_pos = args["start"]["file"], int(args["start"]["position"])
+    result: dict[str, Any] = {
+        "files": [],
+        "end": {"file": start_file, "position": start_pos},
+        "last_event_at": None,
+        "stopped": None,
+        "transactions": 0,
+    }
+    match = BINLOG_NAME.match(start_file)
+    if not match:
+        result["stopped"] = f"the backup's binlog name {start_file!r} is not BASENAME.NNNNNN"
+        return result
+    number = int(match.group(2))
+    available = shipped_binlogs(binlog_dir, match.group(1))
+    if not available or max(available) < number:
+        result["stopped"] = "no shipped binlogs at or after the backup's position"
+        return result
+    if number not in available:
+        result["stopped"] = (
+            f"{start_file} (where the backup ends) is not on the disk: later ones would leave a gap"
+        )
+        return result
+    env = {**os.environ, "TZ": "UTC"}
+    pos = start_pos
+    try:
+        while number in available:
+            plain, problem = plain_binlog(available[number], scratch)
+            if plain is None:
+                result["stopped"] = f"{problem}; replay stopped before it"
+                break
+            # Streamed: a binlog's text can be far larger than memory should hold. The exit code is
+            # not checked: a truncated copy ends with a read error, and only whole transactions count.
+            with subprocess.Popen(
+                binlog_text(args, plain, pos),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                errors="replace",
+                env=env,
+            ) as scan_proc:
+                found = scan_binlog(scan_proc.stdout, pos)
+            if found["transactions"] and args.get("apply"):
+                replay_file(args, plain, pos, found["safe_end"])
+            if found["transactions"]:
+                result["files"].append(
+                    {
+                        "file": plain.name,
+                        "from": pos,
+                        "to": found["safe_end"],
+                        "transactions": found["transactions"],
+                    }
+                )
+                result["transactions"] += found["transactions"]
+                result["last_event_at"] = iso(found["last_time"].replace(tzinfo=UTC))
+            result["end"] = {"file": plain.name, "position": found["safe_end"]}
+            if not found["rotated"]:
+                # The newest file (still being written when it was copied) or a truncated copy: a
+                # later file would leave a gap, so the replay ends here.
+                if number + 1 in available:
+                    result["stopped"] = (
+                        f"{plain.name} ends without a rotation (truncated copy); later ones not replayed"
+                    )
+                break
+            number, pos = number + 1, 4
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return result
+
+
+# --- switch ---------------------------------------------------------------------------------------
+
+
+def step_switch(args: dict[str, Any]) -> dict[str, Any]:
+    dbmap: dict[str, str] = args["dbmap"]
+    stamp = args["stamp"]
+    pairs: list[str] = []
+    previous = []
+    moved = 0
+    for orig, fresh in dbmap.items():
+        objects = other_objects(args, orig) + other_objects(args, fresh)
+        if objects:
+            raise StepError(
+                "RENAME TABLE cannot move these between databases: "
+                + ", ".join(objects)
+                + "; this restore switches tables only. The live database was not touched."
+            )
+        live = base_tables(args, orig) if db_exists(args, orig) else []
+        restored = base_tables(args, fresh)
+        if not restored:
+            raise StepError(
+                f"{fresh} holds no tables: nothing to switch to; the live database was not touched"
+            )
+        charset = sql(
+            args,
+            "SELECT default_character_set_name, default_collation_name FROM information_schema.schemata "
+            f"WHERE schema_name = {quote(fresh)}",
+        )[0]
+        sql(
+            args,
+            f"CREATE DATABASE IF NOT EXISTS {ident(orig)} CHARACTER SET {charset[0]} COLLATE {charset[1]}",
+        )
+        if live:
+            old = f"{orig}__old_{stamp}"[:64]
+            sql(args, f"DROP DATABASE IF EXISTS {ident(old)}; CREATE DATABASE {ident(old)}")
+            pairs += [f"{ident(orig)}.{ident(t)} TO {ident(old)}.{ident(t)}" for t in live]
+            previous.append(old)
+        pairs += [f"{ident(fresh)}.{ident(t)} TO {ident(orig)}.{ident(t)}" for t in restored]
+        moved += len(restored)
+    # One statement: MariaDB renames all of them or none (atomic DDL), so no client ever sees a
+    # database that is half the old data and half the restored.
+    sql(args, "RENAME TABLE " + ", ".join(pairs))
+    for fresh in dbmap.values():
+        sql(args, f"DROP DATABASE IF EXISTS {ident(fresh)}")
+    dropped = []
+    if not args.get("keep_previous"):
+        for orig in dbmap:
+            for old in databases_like(args, f"{orig}__old_"):
+                sql(args, f"DROP DATABASE IF EXISTS {ident(old)}")
+                dropped.append(old)
+    return {"tables": moved, "previous": [p for p in previous if p not in dropped], "dropped": dropped}
+
+
+# --- accounts -------------------------------------------------------------------------------------
+
+
+def renew_create_user(line: bytes) -> bytes:
+    """CREATE USER [IF NOT EXISTS] -> CREATE OR REPLACE USER: the set's account wins over one the
+    standby may already have (with another password or host)."""
+    for prefix in (b"CREATE USER IF NOT EXISTS ", b"CREATE USER "):
+        if line.startswith(prefix):
+            return b"CREATE OR REPLACE USER " + line[len(prefix) :]
+    return line
+
+
+def step_accounts(args: dict[str, Any]) -> dict[str, Any]:
+    path = Path(args["path"]) / args["accounts_file"]
+    if not path.is_file():
+        return {"statements": 0, "skipped_system": 0, "detail": f"the set has no {path.name}"}
+    stream, procs = open_stream(path, args.get("encrypted", False))
+    out = []
+    statements = skipped = 0
+    for raw in stream:
+        if SYSTEM_ACCOUNTS.search(raw):
+            skipped += 1
+            continue
+        line = renew_create_user(raw)
+        if line.startswith((b"CREATE", b"GRANT", b"ALTER USER", b"SET DEFAULT ROLE", b"/*")):
+            statements += 1
+        out.append(line)
+    finish(procs, f"reading {path.name}")
+    proc = subprocess.run(
+        [*args.get("mariadb", ["mariadb"]), "--batch"],
+        input=b"".join(out) + b"\nFLUSH PRIVILEGES;\n",
+        capture_output=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise StepError(
+            f"recreating the accounts failed: {proc.stderr.decode(errors='replace').strip()[-600:]}"
+        )
+    return {"statements": statements, "skipped_system": skipped}
+
+
+# --- state, mark, cleanup -------------------------------------------------------------------------
+
+
+def step_state(args: dict[str, Any]) -> dict[str, Any]:
+    marker_db = args["marker_db"]
+    markers: dict[str, Any] = {}
+    if db_exists(args, marker_db):
+        rows = sql(args, f"SELECT db, info FROM {ident(marker_db)}.restored")
+        markers = {r[0]: json.loads(r[1]) for r in rows}
+    live = {}
+    for db in args["databases"]:
+        live[db] = len(base_tables(args, db)) if db_exists(args, db) else None
+    last_visit = None
+    if args.get("last_visit_query") and live.get(args["databases"][0]):
+        try:
+            rows = sql(args, f"USE {ident(args['databases'][0])}; {args['last_visit_query']}")
+            if rows:
+                no_rawat, tgl_registrasi, jam_reg = rows[0][:3]
+                last_visit = {"no_rawat": no_rawat, "tgl_registrasi": tgl_registrasi, "jam_reg": jam_reg}
+        except StepError:
+            last_visit = None
+    in_service = False
+    if args.get("service_ip"):
+        addrs = subprocess.run(
+            ["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True, check=False
+        ).stdout
+        in_service = f" {args['service_ip']}/" in addrs
+    leftovers = [
+        d for db in args["databases"] for p in ("__restore_", "__old_") for d in databases_like(args, db + p)
+    ]
+    return {
+        "markers": markers,
+        "live_tables": live,
+        "last_visit": last_visit,
+        "in_service": in_service,
+        "leftovers": leftovers,
+    }
+
+
+def step_mark(args: dict[str, Any]) -> dict[str, Any]:
+    marker_db = ident(args["marker_db"])
+    sql(
+        args,
+        f"CREATE DATABASE IF NOT EXISTS {marker_db}; CREATE TABLE IF NOT EXISTS {marker_db}.restored "
+        "(db VARCHAR(64) NOT NULL PRIMARY KEY, info TEXT NOT NULL, updated_at DATETIME NOT NULL) "
+        "ENGINE=InnoDB",
+    )
+    info = dict(args["info"], marked_at=iso(now_utc()))
+    for db in args["databases"]:
+        sql(
+            args,
+            f"REPLACE INTO {marker_db}.restored VALUES "
+            f"({quote(db)}, {quote(json.dumps(info, sort_keys=True))}, UTC_TIMESTAMP())",
+        )
+    return {"info": info}
+
+
+def step_cleanup(args: dict[str, Any]) -> dict[str, Any]:
+    dropped = []
+    for db in args.get("databases", []):
+        for fresh in databases_like(args, f"{db}__restore_"):
+            sql(args, f"DROP DATABASE IF EXISTS {ident(fresh)}")
+            dropped.append(fresh)
+    removed = []
+    keep = args.get("keep_copy")
+    root = Path(args["local_root"]) if args.get("local_root") else None
+    if keep and root and root.is_dir():
+        for child in root.iterdir():
+            if child.name != keep and (SET_NAME.match(child.name) or child.name.endswith(".partial")):
+                shutil.rmtree(child, ignore_errors=True)
+                removed.append(child.name)
+    return {"dropped": dropped, "removed_copies": removed}
+
+
+STEPS = {
+    "scan": step_scan,
+    "copy": step_copy,
+    "state": step_state,
+    "load": step_load,
+    "counts": step_counts,
+    "replay": step_replay,
+    "switch": step_switch,
+    "accounts": step_accounts,
+    "mark": step_mark,
+    "cleanup": step_cleanup,
+}
+
+
+def main() -> int:
+    if len(sys.argv) != 3 or sys.argv[1] not in STEPS:
+        print(json.dumps({"failed": True, "msg": f"usage: {sys.argv[0]} {'|'.join(STEPS)} JSON"}))
+        return 2
+    try:
+        out = STEPS[sys.argv[1]](json.loads(sys.argv[2]))
+    except StepError as exc:
+        print(json.dumps({"failed": True, "msg": str(exc)}))
+        return 1
+    print(json.dumps(out, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
