@@ -212,6 +212,14 @@ def failover_step_facts(step: str, result: PlayResult) -> dict[str, Any]:
     return {"step": step, "ok": ok, "detail": detail[:500], "hosts": published}
 
 
+def failover_extravars(step: str, inc: Incident) -> dict[str, Any]:
+    """What a failover step needs from the journal: the outage time for the RPO."""
+    if step == "restore" and inc.outage_confirmed_at is not None:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(inc.outage_confirmed_at))
+        return {"restore_outage_at": stamp}
+    return {}
+
+
 def notice_facts(result: PlayResult, event: str) -> dict[str, Any]:
     channels: dict[str, Any] = {}
     for host, p in result.data.items():
@@ -333,7 +341,11 @@ class Engine:
             result = self._run("server_repair", timeout=600)
             self._fact(inc.id, "repair_attempt", repair_facts(result, h.primary))
         elif action.kind == "failover_step":
-            result = self._run(f"failover_{action.event}", timeout=FAILOVER_STEP_TIMEOUT_S)
+            result = self._run(
+                f"failover_{action.event}",
+                extravars=failover_extravars(action.event, inc),
+                timeout=FAILOVER_STEP_TIMEOUT_S,
+            )
             self._fact(inc.id, "failover_step", failover_step_facts(action.event, result))
         elif action.kind == "notify":
             # The journal's time of the event, so a resumed run writes the very same notice.

@@ -8,9 +8,18 @@ import sqlite3
 import pytest
 
 from orchestrator.ansible import HostOutcome, PlayResult
-from orchestrator.engine import ConfigError, Engine, Hospital, notice_facts, server_check_facts, triage_facts
+from orchestrator.engine import (
+    ConfigError,
+    Engine,
+    Hospital,
+    failover_extravars,
+    notice_facts,
+    server_check_facts,
+    triage_facts,
+)
 from orchestrator.journal import Journal, JournalError
-from orchestrator.procedure import Phase
+from orchestrator.procedure import Phase, replay
+from tests.unit.test_procedure import CONFIRMED
 
 CLIENTS = ("farmasi-01", "kasir-01", "pendaftaran-01")
 
@@ -395,3 +404,9 @@ def test_a_runner_timeout_is_a_failure_not_a_fact(tmp_path):
     with pytest.raises(ConfigError, match="triage could not run") as info:
         engine.drive(engine.open("kasir-01"))
     assert info.value.exit_code == 1
+
+
+def test_the_restore_step_gets_the_outage_time_for_the_rpo():
+    inc = replay("INC-1", CONFIRMED)
+    assert failover_extravars("restore", inc) == {"restore_outage_at": "1970-01-01T00:00:10Z"}
+    assert failover_extravars("fence", inc) == {}
