@@ -174,18 +174,9 @@ class AnsibleGateway:
             env["ANSIBLE_VAULT_PASSWORD_FILE"] = str(self.vault_password_file)
         return env
 
-    def run(
-        self,
-        playbook: str,
-        *,
-        limit: list[str] | None = None,
-        extravars: dict[str, Any] | None = None,
-        progress: Progress | None = None,
-        timeout: int | None = None,
-    ) -> PlayResult:
-        return self.start(
-            playbook, limit=limit, extravars=extravars, progress=progress, timeout=timeout
-        ).wait()
+    def run(self, playbook: str, **kwargs: Any) -> PlayResult:
+        """Run a playbook to its end (the options are start()'s)."""
+        return self.start(playbook, **kwargs).wait()
 
     def start(
         self,
