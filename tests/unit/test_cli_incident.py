@@ -29,7 +29,7 @@ def wired(tmp_path, monkeypatch):
     def make_engine(ctx, ui=None):
         return Engine(Journal(tmp_path / "j.sqlite"), gateway, hospital, ui=ui)
 
-    monkeypatch.setattr(cli, "make_engine", make_engine)
+    monkeypatch.setattr(cli.base, "make_engine", make_engine)
     return gateway
 
 

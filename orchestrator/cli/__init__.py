@@ -1,0 +1,13 @@
+"""The `simrs` command: options, rendering, exit codes. It decides nothing itself.
+
+Exit codes: 0 done, 1 failed, 2 bad input (what to fix is printed), 3 waiting for an operator.
+Each command group lives in its own module and registers itself on ``main`` when imported.
+"""
+
+from orchestrator.cli import demo_cmd, incident_cmd, lab_cmd  # noqa: F401  (registers the commands)
+from orchestrator.cli.base import main
+
+__all__ = ["main"]
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""The `simrs` command's root: options, error handling, the engine factory. Decides nothing.
+
+Exit codes: 0 done, 1 failed, 2 bad input (what to fix is printed), 3 waiting for an operator.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from orchestrator import settings
+from orchestrator.ansible import AnsibleGateway, InventoryError
+from orchestrator.engine import UI, Engine, Hospital
+from orchestrator.errors import SimrsError
+from orchestrator.journal import Journal
+from orchestrator.lab import lab, podman
+
+# Not a terminal (a log, CI, a pipe): wide enough that host names and commands are never cut.
+out = Console(width=None if sys.stdout.isatty() else 140)
+err = Console(stderr=True, soft_wrap=True)
+
+EXIT_FAILED, EXIT_USAGE, EXIT_WAITING = 1, 2, 3
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the orchestrator's errors into one clear line and the right exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except SimrsError as exc:
+            err.print(f"[bold red]error:[/] {exc}")
+            sys.exit(exc.exit_code)
+        except InventoryError as exc:
+            err.print(f"[bold red]error:[/] {exc}")
+            sys.exit(EXIT_USAGE)
+        except KeyboardInterrupt:
+            err.print(
+                "[yellow]interrupted[/]: every finished step is in the journal; "
+                "`simrs incident resume` (or the same lab command) continues from there"
+            )
+            sys.exit(130)
+        except Exception as exc:  # the last line of defence: one clear line, the details on request
+            if os.environ.get("SIMRS_DEBUG"):
+                raise
+            err.print(f"[bold red]failed:[/] {type(exc).__name__}: {exc}")
+            err.print(
+                "every finished step is in the journal; fix the cause and run "
+                "`simrs incident resume` (SIMRS_DEBUG=1 shows the traceback)"
+            )
+            sys.exit(EXIT_FAILED)
+
+    return wrapper
+
+
+def progress(msg: str) -> None:
+    err.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {msg}")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-i",
+    "--inventory",
+    type=click.Path(path_type=Path),
+    envvar="SIMRS_INVENTORY",
+    help="The hospital's inventory (default: $SIMRS_INVENTORY, else the built-in lab).",
+)
+@click.pass_context
+def main(ctx: click.Context, inventory: Path | None) -> None:
+    """simrs: the hospital's SIMRS downtime SOP, automated (Ansible does the remote work)."""
+    ctx.obj = {"inventory": inventory}
+
+
+def default_inventory() -> Path:
+    state = lab.load_state()
+    if state and state.get("inventory"):
+        return Path(state["inventory"])
+    return settings.LAB_INVENTORY
+
+
+def make_engine(ctx: click.Context, ui: UI | None = None) -> Engine:
+    inventory = ctx.obj.get("inventory") or default_inventory()
+    gateway = AnsibleGateway(inventory, settings.runs_dir(), envvars=podman.extra_env())
+    hospital = Hospital.from_inventory(gateway.inventory())
+    return Engine(Journal(settings.journal_path()), gateway, hospital, ui=ui)
+
+
+# ---- lab ------------------------------------------------------------------------------------

@@ -1,0 +1,277 @@
+"""`simrs incident ...` and `simrs report`: the SOP, step by step, and its evaluation report."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from orchestrator import procedure, report, settings
+from orchestrator.cli import base
+from orchestrator.cli.base import err, handle_errors, main, out, progress
+from orchestrator.engine import Engine
+from orchestrator.journal import JournalError
+from orchestrator.procedure import Action, Incident
+
+
+class RichUI:
+    """The live view: current step, results as they arrive, the countdown to the deadline."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self._last_wait_print = 0.0
+
+    def _say(self, text: str) -> None:
+        if not self.quiet:
+            err.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {text}")
+
+    def step(self, inc: Incident, action: Action) -> None:
+        self._say(
+            f"[bold]{inc.phase}[/] -> {action.kind}{' ' + action.event if action.event else ''}: "
+            f"{action.reason}"
+        )
+
+    def event(self, kind: str, host: str, task: str) -> None:
+        if kind == "runner_on_unreachable":
+            self._say(f"  [red]{host} unreachable[/] ({task})")
+
+    def fact(self, kind: str, data: dict) -> None:
+        if kind == "triage":
+            for host, c in sorted(data["clients"].items()):
+                mark = (
+                    "[green]ok[/]"
+                    if c["ok"]
+                    else f"[red]FAIL[/] {c.get('failed_check')}: {c.get('detail', '')}"
+                )
+                self._say(f"  {host:16} {mark}")
+            admin = data["admin"]
+            self._say(
+                f"  {'admin machine':16} "
+                + ("[green]ok[/]" if admin["ok"] else f"[red]FAIL[/] {admin.get('failed_check')}")
+            )
+        elif kind == "server_check":
+            self._say(
+                f"  server reachable: {data['reachable']}; problems: {', '.join(data['problems']) or 'none'}"
+            )
+        elif kind == "repair_attempt":
+            done = [a["name"] for a in data.get("actions", []) if a.get("ran")]
+            self._say(
+                f"  repair: {'[green]healthy[/]' if data['healthy'] else '[red]not healthy[/]'}"
+                f" (ran: {', '.join(done) or 'nothing'}) {data.get('detail', '')}"
+            )
+        elif kind == "client_repair":
+            for host, r in data["hosts"].items():
+                self._say(
+                    f"  {host}: {'[green]repaired[/]' if r['ok'] else '[red]not repaired[/] ' + r['detail']}"
+                )
+        elif kind == "notice":
+            chans = ", ".join(f"{k} {'ok' if v['ok'] else 'FAILED'}" for k, v in data["channels"].items())
+            self._say(f"  notice {data['event']}: {chans or 'no channels configured'}")
+
+    def waiting(self, inc: Incident, now: float, until: float) -> None:
+        if now - self._last_wait_print < 10:
+            return
+        self._last_wait_print = now
+        left = (inc.deadline or now) - now
+        self._say(
+            f"  repair window: {int(left // 60):02d}:{int(left % 60):02d} left until failover; "
+            f"next attempt in {max(0, until - now):.0f} s"
+        )
+
+
+def incident_view(inc: Incident, now: float) -> dict:
+    deadline = inc.deadline
+    return {
+        "id": inc.id,
+        "phase": str(inc.phase),
+        "reporter": inc.reporter,
+        "note": inc.note,
+        "opened_at": inc.opened_at,
+        "verdict": str(inc.verdict) if inc.verdict else None,
+        "summary": inc.summary,
+        "evidence": inc.evidence,
+        "failing": list(inc.failing),
+        "server": str(inc.server) if inc.server else None,
+        "problems": list(inc.problems),
+        "outage_confirmed_at": inc.outage_confirmed_at,
+        "deadline": deadline,
+        "seconds_to_deadline": round(deadline - now) if deadline and inc.active else None,
+        "repair_attempts": inc.repair_attempts,
+        "notices": list(inc.notices),
+        "reason": inc.reason,
+        "closed_cause": inc.closed_cause,
+        "next": procedure.next_action(inc, now).reason if inc.active else None,
+        "exit_code": procedure.exit_code(inc),
+    }
+
+
+def render_incident(inc: Incident, as_json: bool) -> None:
+    view = incident_view(inc, time.time())
+    if as_json:
+        click.echo(json.dumps(view, indent=2, default=str))
+        return
+    out.print(f"[bold]{inc.id}[/]  {inc.phase}  (reported by {inc.reporter})")
+    if inc.verdict:
+        out.print(f"triage: {inc.verdict}: {inc.summary}")
+        for host, why in inc.evidence.items():
+            out.print(f"  {host}: {why}")
+    if inc.server:
+        out.print(f"server: {inc.server} ({', '.join(inc.problems) or 'no problems'})")
+    if view["seconds_to_deadline"] is not None:
+        left = view["seconds_to_deadline"]
+        out.print(
+            f"repair window: {inc.repair_attempts} attempts; failover deadline "
+            f"{time.strftime('%H:%M:%S', time.localtime(view['deadline']))} ({max(left, 0)} s left)"
+        )
+    if inc.notices:
+        out.print("users told: " + ", ".join(inc.notices))
+    out.print(f"now: {inc.reason}")
+    if inc.phase == procedure.Phase.FAILOVER_PENDING:
+        out.print(
+            "[yellow]next: approve the failover to the standby (SOP 4b): "
+            f"`simrs incident approve {inc.id}`[/]"
+        )
+    elif inc.phase == procedure.Phase.ESCALATED:
+        out.print(
+            "[yellow]next: a person must act (see above); then "
+            f"`simrs incident close {inc.id} --cause ...`[/]"
+        )
+    elif inc.phase == procedure.Phase.RESOLVED:
+        out.print(f"next: record the cause: `simrs incident close {inc.id} --cause ...`")
+
+
+def _finish(inc: Incident, as_json: bool) -> None:
+    render_incident(inc, as_json)
+    sys.exit(procedure.exit_code(inc))
+
+
+@main.group("incident")
+def incident_group() -> None:
+    """The SOP, step by step: open, status, resume, failover-now, close."""
+
+
+def _pick(engine: Engine, incident_id: str | None) -> str:
+    if incident_id:
+        return incident_id
+    active = engine.active_incident()
+    if active is not None:
+        return active.id
+    ids = engine.journal.incidents()
+    if not ids:
+        raise JournalError("there is no incident yet: open one with `simrs incident open --reporter PC`")
+    return ids[-1]
+
+
+@incident_group.command("open")
+@click.option("--reporter", required=True, help="The client PC that reported the problem (e.g. kasir-01).")
+@click.option("--note", default="", help="What the user said.")
+@click.option("--window", help="Repair window before failover (e.g. 2m; default from the inventory, 60m).")
+@click.option("--policy", type=click.Choice(["approve", "auto"]), help="Failover policy for this incident.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handle_errors
+def incident_open(
+    ctx: click.Context, reporter: str, note: str, window: str | None, policy: str | None, as_json: bool
+) -> None:
+    """Open an incident for a PC that cannot reach the SIMRS, and run the SOP."""
+    window_s = settings.parse_duration(window) if window else None
+    engine = base.make_engine(ctx, RichUI(quiet=as_json))
+    incident_id = engine.open(reporter, note, window_s, policy)
+    if not as_json:
+        progress(f"opened {incident_id} (reported by {reporter})")
+    _finish(engine.drive(incident_id), as_json)
+
+
+@incident_group.command("resume")
+@click.argument("incident_id", required=False)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handle_errors
+def incident_resume(ctx: click.Context, incident_id: str | None, as_json: bool) -> None:
+    """Continue an incident where it stopped (after a crash, Ctrl-C or an operator's step)."""
+    engine = base.make_engine(ctx, RichUI(quiet=as_json))
+    chosen = _pick(engine, incident_id)
+    engine.retry_blocked(chosen, settings.operator())
+    _finish(engine.drive(chosen), as_json)
+
+
+@incident_group.command("approve")
+@click.argument("incident_id", required=False)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handle_errors
+def incident_approve(ctx: click.Context, incident_id: str | None, as_json: bool) -> None:
+    """Approve the failover to the standby (SOP 4b) and run it."""
+    engine = base.make_engine(ctx, RichUI(quiet=as_json))
+    inc = engine.approve(_pick(engine, incident_id), settings.operator())
+    if not as_json:
+        progress(f"{inc.id}: failover approved by {settings.operator()}")
+    _finish(engine.drive(inc.id), as_json)
+
+
+@incident_group.command("status")
+@click.argument("incident_id", required=False)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handle_errors
+def incident_status(ctx: click.Context, incident_id: str | None, as_json: bool) -> None:
+    """Where an incident stands (default: the active one, else the latest)."""
+    engine = base.make_engine(ctx)
+    render_incident(engine.incident(_pick(engine, incident_id)), as_json)
+
+
+@incident_group.command("failover-now")
+@click.argument("incident_id", required=False)
+@click.option("--reason", required=True, help="Why the repair window ends early (goes into the report).")
+@click.pass_context
+@handle_errors
+def incident_failover_now(ctx: click.Context, incident_id: str | None, reason: str) -> None:
+    """End the repair window early: the incident goes to FAILOVER_PENDING."""
+    engine = base.make_engine(ctx)
+    inc = engine.failover_now(_pick(engine, incident_id), settings.operator(), reason)
+    progress(
+        f"{inc.id}: repair window ended early by {settings.operator()}; the driving run moves on, "
+        f"or run `simrs incident resume {inc.id}`"
+    )
+
+
+@incident_group.command("close")
+@click.argument("incident_id", required=False)
+@click.option("--cause", required=True, help="What caused the downtime (goes into the report).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handle_errors
+def incident_close(ctx: click.Context, incident_id: str | None, cause: str, as_json: bool) -> None:
+    """Close an incident with its cause."""
+    engine = base.make_engine(ctx)
+    render_incident(engine.close(_pick(engine, incident_id), cause, settings.operator()), as_json)
+
+
+# ---- report ---------------------------------------------------------------------------------
+
+
+@main.command("report")
+@click.argument("incident_id", required=False)
+@click.option("--lang", type=click.Choice(["id", "en"]), default="id", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
+@click.pass_context
+@handle_errors
+def report_cmd(ctx: click.Context, incident_id: str | None, lang: str, fmt: str, output: Path | None) -> None:
+    """The evaluation report of an incident, written from its journal (SOP's own report shape)."""
+    engine = base.make_engine(ctx)
+    chosen = _pick(engine, incident_id)
+    text = report.render(chosen, engine.journal.events(chosen), engine.hospital.info, lang, fmt)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    tmp = output.with_name(f".{output.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(output)  # never a half-written report under the final name
+    progress(f"report written to {output}")
+
+
+# ---- demo ------------------------------------------------------------------------------------

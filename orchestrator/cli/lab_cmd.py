@@ -1,0 +1,185 @@
+"""`simrs lab ...`: the built-in lab hospital."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import click
+from rich.table import Table
+
+from orchestrator.cli.base import handle_errors, main, out, progress
+from orchestrator.lab import faults, images, lab, topology
+
+
+@main.group("lab")
+def lab_group() -> None:
+    """The built-in lab hospital in podman: servers, client PCs, an external disk."""
+
+
+@lab_group.command("up")
+@click.option(
+    "--clients",
+    type=click.IntRange(1, topology.MAX_CLIENTS),
+    default=3,
+    show_default=True,
+    help="Number of client PCs (kasir-01, pendaftaran-01, ...).",
+)
+@click.option(
+    "--patients",
+    type=click.IntRange(1, topology.MAX_PATIENTS),
+    default=500,
+    show_default=True,
+    help="Synthetic patients to seed (two visits each).",
+)
+@handle_errors
+def lab_up(clients: int, patients: int) -> None:
+    """Build (cached) images and start the lab hospital."""
+    started = time.monotonic()
+    lab.up(topology.LabSpec(clients=clients, patients=patients), progress)
+    progress(f"lab up in {time.monotonic() - started:.0f} s")
+    render_status(lab.status())
+
+
+@lab_group.command("build")
+@handle_errors
+def lab_build() -> None:
+    """Build the lab's images if they are missing (cached by a hash of their recipe)."""
+    started = time.monotonic()
+    ref = images.ensure_images(progress)
+    progress(f"{ref} ready ({time.monotonic() - started:.0f} s)")
+
+
+@lab_group.command("down")
+@handle_errors
+def lab_down() -> None:
+    """Remove every lab container, the network and the lab's disks."""
+    lab.down(progress)
+    progress("lab is down")
+
+
+@lab_group.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@handle_errors
+def lab_status(as_json: bool) -> None:
+    """Show each host, its addresses, and whether each client PC reaches the SIMRS."""
+    data = lab.status()
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        render_status(data)
+
+
+def render_status(data: dict) -> None:
+    table = Table(title="SIMRS lab hospital")
+    for col in ("host", "role", "unit", "state", "addresses", "reaches SIMRS"):
+        table.add_column(col)
+    for h in data["hosts"]:
+        reach = ""
+        if h["role"] == "client":
+            reach = (
+                f"[green]yes[/] (via {h['served_by']})"
+                if h["reaches_simrs"]
+                else f"[red]no[/] ({h['failed_check']})"
+            )
+        state = h["state"] if h["state"] == "running" else f"[yellow]{h['state']}[/]"
+        table.add_row(h["name"], h["role"], h["unit"] or "", state, " ".join(h["ips"]), reach)
+    out.print(table)
+    owners = ", ".join(data["service_ip_owners"]) or "[red]nobody[/]"
+    out.print(f"service IP {data['service_ip']}: held by {owners}")
+    if data["faults"]:
+        out.print("active faults: " + ", ".join(data["faults"]))
+    wl = data.get("workload") or {}
+    if wl.get("committed") is not None:
+        out.print(
+            f"workload: {'running' if wl['running'] else 'stopped'}, "
+            f"{wl['committed']} visits committed, {wl['errors']} failed attempts"
+        )
+
+
+@lab_group.command("break")
+@click.argument("fault", metavar="FAULT")
+@click.argument("host", required=False)
+@click.option(
+    "--mode",
+    type=click.Choice(faults.CLIENT_NET_MODES),
+    default="route",
+    show_default=True,
+    help="client-net only: what breaks on that PC.",
+)
+@handle_errors
+def lab_break(fault: str, host: str | None, mode: str) -> None:
+    """Break the lab: primary-off, db-crash, disk-full, client-net HOST, backup-corrupt."""
+    record = faults.break_fault(fault, host, mode)
+    progress(f"broken: {record['fault']}" + (f" ({record['mode']})" if "mode" in record else ""))
+
+
+@lab_group.command("heal")
+@click.argument("fault", required=False)
+@click.argument("host", required=False)
+@handle_errors
+def lab_heal(fault: str | None, host: str | None) -> None:
+    """Undo one fault (or, without arguments, every active fault)."""
+    healed = faults.heal(fault, host)
+    progress("healed: " + (", ".join(healed) if healed else "nothing was broken"))
+
+
+@lab_group.command("inbox")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def lab_inbox(as_json: bool) -> None:
+    """What the lab's message gateway (webhook) and mail server received (SOP 4c notices)."""
+    lab.current()
+    data = lab.inbox()
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    for post in data["webhook"]:
+        body = post.get("json") or {}
+        out.print(
+            f"[bold]webhook[/] {post.get('received_at', '')} {body.get('event')}: "
+            f"{(body.get('text') or '').splitlines()[0] if body.get('text') else ''}"
+        )
+    for mail in data["email"]:
+        out.print(
+            f"[bold]email[/]   {mail.get('received_at', '')} to {', '.join(mail.get('rcpt_tos', []))}: "
+            f"{mail.get('subject', '')}"
+        )
+    if not data["webhook"] and not data["email"]:
+        out.print("nothing received yet")
+
+
+@lab_group.group("workload")
+def workload_group() -> None:
+    """A registration desk that keeps registering visits through the service IP."""
+
+
+@workload_group.command("start")
+@click.option("--interval", type=float, default=0.5, show_default=True, help="Seconds between registrations.")
+@handle_errors
+def workload_start(interval: float) -> None:
+    """Start registering visits (pendaftaran-01), recording each committed one."""
+    lab.workload_start(interval)
+    progress("workload started")
+
+
+@workload_group.command("stop")
+@handle_errors
+def workload_stop() -> None:
+    """Stop the workload (its record stays)."""
+    lab.workload_stop()
+    progress("workload stopped")
+
+
+@workload_group.command("status")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def workload_status(as_json: bool) -> None:
+    """How many visits the workload saw committed, and how many attempts failed."""
+    spec, _ = lab.current()
+    data = lab.workload_summary(spec)
+    click.echo(
+        json.dumps(data, indent=2)
+        if as_json
+        else f"running={data['running']} committed={data['committed']} errors={data['errors']}"
+    )
