@@ -57,6 +57,7 @@ class PlayResult:
     seconds: float = 0.0
     explanation: str = ""
     complete: bool = True  # the run's final stats arrived: its results can be trusted as facts
+    published: dict[str, Any] = field(default_factory=dict)  # every set_stats key (composed playbooks)
 
     @property
     def ok(self) -> bool:
@@ -80,9 +81,27 @@ class Gateway(Protocol):
         timeout: int | None = None,
     ) -> PlayResult: ...
 
+    def start(
+        self,
+        playbook: str,
+        *,
+        limit: list[str] | None = None,
+        extravars: dict[str, Any] | None = None,
+        progress: Progress | None = None,
+        timeout: int | None = None,
+    ) -> Job: ...
+
     def run_parallel(self, runs: list[tuple[str, dict[str, Any]]]) -> list[PlayResult]: ...
 
     def inventory(self) -> dict[str, Any]: ...
+
+
+class Job(Protocol):
+    """A playbook running in the background (RunHandle)."""
+
+    def done(self) -> bool: ...
+    def wait(self) -> PlayResult: ...
+    def cancel(self) -> None: ...
 
 
 def _short(text: object, limit: int = 300) -> str:
@@ -293,6 +312,7 @@ class RunHandle:
             seconds=round(time.monotonic() - self._started, 2),
             explanation=explanation,
             complete=self._collector.saw_stats,
+            published=dict(self._collector.artifact_data),
         )
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from orchestrator import procedure
-from orchestrator.ansible import Gateway, PlayResult, parse_inventory
+from orchestrator.ansible import Gateway, Job, PlayResult, parse_inventory
 from orchestrator.journal import Journal, JournalError
 from orchestrator.procedure import Action, Incident, Phase
 
@@ -58,6 +58,7 @@ class Hospital:
     failover_policy: str
     notify_lang: str = "id"
     info: dict[str, Any] = field(default_factory=dict)  # simrs_hospital: name, address, head of unit
+    prestage: bool = True  # simrs_prestage: ready the standby during the repair window
 
     @classmethod
     def from_inventory(cls, raw: dict[str, Any]) -> Hospital:
@@ -82,6 +83,9 @@ class Hospital:
             raise JournalError(f"simrs_failover_policy must be 'approve' or 'auto', not {policy!r}")
         standby = groups.get("simrs_standby") or [None]
         info = anyvars.get("simrs_hospital") or {}
+        prestage = anyvars.get("simrs_prestage", True)
+        if not isinstance(prestage, bool):
+            raise JournalError(f"simrs_prestage must be true or false, not {prestage!r}")
         return cls(
             tuple(groups["simrs_clients"]),
             groups["simrs_primary"][0],
@@ -94,6 +98,7 @@ class Hospital:
                 "address": info.get("address", ""),
                 "head_of_unit": info.get("head_of_unit", ""),
             },
+            prestage and standby[0] is not None,
         )
 
 
@@ -212,6 +217,73 @@ def failover_step_facts(step: str, result: PlayResult) -> dict[str, Any]:
     return {"step": step, "ok": ok, "detail": detail[:500], "hosts": published}
 
 
+def prestage_facts(result: PlayResult, standby: str) -> dict[str, Any]:
+    """The standby's readiness after playbooks/prestage.yml: restored, started, verified on its
+    own address (never the service IP)."""
+    mine = result.data.get(standby) or {}
+    admin = result.data.get("localhost") or {}
+    restore = mine.get("restore") or {}
+    ok = result.ok and bool(admin.get("ok")) and not mine.get("holds_service_ip")
+    if ok:
+        detail = f"backup {restore.get('set')} restored and verified on {admin.get('address')}"
+    elif result.unreachable():
+        detail = f"unreachable: {', '.join(result.unreachable())} ({result.explanation})"
+    else:
+        detail = admin.get("detail") or restore.get("detail") or result.explanation or "no result published"
+    return {
+        "ok": ok,
+        "detail": str(detail)[:500],
+        "set": restore.get("set"),
+        "created_at": restore.get("created_at"),
+        "age_seconds": restore.get("age_seconds"),
+        "skipped_bad": restore.get("skipped_bad", []),
+        "served_by": admin.get("served_by"),
+        "address": admin.get("address"),
+        "seconds": result.seconds,
+    }
+
+
+def standby_cold_facts(result: PlayResult, standby: str) -> dict[str, Any]:
+    mine = result.data.get(standby) or {}
+    ok = result.ok and mine.get("state_after") == "off"
+    detail = mine.get("detail") or result.explanation or "no result published"
+    return {"ok": ok, "detail": str(detail)[:300], "state_after": mine.get("state_after")}
+
+
+def guard_facts(result: PlayResult) -> dict[str, Any]:
+    """Who answers for the service IP, and what the guard did about it (playbooks/ip_guard.yml)."""
+    seen = result.data.get("localhost") or {}
+    servers = {h: d for h, d in result.data.items() if h != "localhost" and isinstance(d, dict)}
+    return {
+        "ok": result.ok and bool(seen.get("ok")),
+        "owners": seen.get("owners", []),
+        "macs": seen.get("macs", []),
+        "expected": seen.get("expected"),
+        "servers": servers,
+        "done": [a for d in servers.values() for a in d.get("done", [])],
+        "detail": str(seen.get("detail") or result.explanation)[:500],
+    }
+
+
+def takeover_facts(result: PlayResult) -> list[dict[str, Any]]:
+    """Each step's fact from one run of playbooks/failover.yml (the pre-staged takeover), in order,
+    up to the step that failed. A step's playbook publishes only once its roles succeeded (verify
+    publishes, then fails the hosts whose check did not pass)."""
+    facts = []
+    for step in procedure.FAILOVER_STEPS:
+        published = result.published.get(f"simrs_failover_{step}")
+        if not isinstance(published, dict) or not published:
+            if not result.ok:  # this step did not finish: it is the one that stopped the run
+                facts.append(failover_step_facts(step, replace(result, data={})))
+            break
+        last = step == procedure.FAILOVER_STEPS[-1]
+        status = result.status if last else "successful"
+        facts.append(failover_step_facts(step, replace(result, status=status, data=published)))
+        if not facts[-1]["ok"]:
+            break
+    return facts
+
+
 def failover_extravars(step: str, inc: Incident) -> dict[str, Any]:
     """What a failover step needs from the journal: the outage time for the RPO."""
     if step == "restore" and inc.outage_confirmed_at is not None:
@@ -250,6 +322,7 @@ class Engine:
         self.now = now
         self.sleep = sleep
         self.ui = ui or QuietUI()
+        self._prestage_job: Job | None = None
 
     # -- incidents --
 
@@ -291,24 +364,120 @@ class Engine:
                 "note": note,
                 "window_s": window_s if window_s is not None else self.hospital.repair_window_minutes * 60,
                 "failover": failover or self.hospital.failover_policy,
+                "prestage": self.hospital.prestage,
             },
             ts=now,
         )
         return incident_id
 
+    def open_failover(self, by: str, reason: str) -> str:
+        """SOP 4b on its own (`simrs failover`): a person decided the main server is lost. Journaled as
+        an incident that starts approved, at the failover (the units are told to use paper first)."""
+        if self.hospital.standby is None:
+            raise JournalError("the inventory has no simrs_standby host: there is nothing to fail over to")
+        if not reason.strip():
+            raise JournalError(
+                "say why the SIMRS moves to the standby: --reason TEXT (it goes into the report)"
+            )
+        active = self.active_incident()
+        if active is not None:
+            raise JournalError(
+                f"incident {active.id} is open, in {active.phase}: use `simrs incident failover-now "
+                f"{active.id} --reason ...` (repair window) or `simrs incident approve {active.id}` instead"
+            )
+        now = self.now()
+        incident_id = self.journal.new_incident_id(now)
+        self.journal.append(
+            incident_id,
+            "opened",
+            {
+                "reporter": f"operator:{by}",
+                "note": reason,
+                "window_s": 0,
+                "failover": "approve",
+                "manual_failover": {"by": by, "reason": reason},
+            },
+            ts=now,
+        )
+        self.journal.append(incident_id, "approved", {"by": by}, ts=now)
+        return incident_id
+
     def drive(self, incident_id: str) -> Incident:
-        """Run the procedure until it is done or needs a person. Holds the incident's lock."""
+        """Run the procedure until it is done or needs a person. Holds the incident's lock.
+
+        Pre-staging the standby runs in the background, alongside the repair attempts; it is
+        finished (or, on an error or Ctrl-C, cancelled) before this returns."""
         with self.journal.lock(incident_id, "driving the SOP"):
-            while True:
-                inc = self.incident(incident_id)
-                action = procedure.next_action(inc, self.now())
-                if action.finished or action.needs_operator:
-                    return inc
-                if action.kind == "wait":
-                    self._wait(inc, action.until or self.now())
-                    continue
-                self.ui.step(inc, action)
-                self._execute(inc, action)
+            try:
+                return self._drive(incident_id)
+            finally:
+                if self._prestage_job is not None:  # an error or Ctrl-C: stop it, it is rerun on resume
+                    self._prestage_job.cancel()
+                    self._prestage_job = None
+
+    def _drive(self, incident_id: str) -> Incident:
+        while True:
+            inc = self.incident(incident_id)
+            if self._background(inc):
+                continue
+            action = procedure.next_action(inc, self.now())
+            waits_for_standby = (
+                action.finished
+                or action.needs_operator
+                or action.kind
+                in (
+                    "failover_step",
+                    "standby_cold",
+                )
+            )
+            if self._prestage_job is not None and waits_for_standby:
+                # The failover would redo what the pre-staging is doing; a person or the end of the
+                # run must not leave it half done either.
+                self.ui.step(
+                    inc, procedure.Action("wait", reason="finishing the standby's pre-staging first")
+                )
+                self._finish_prestage(inc.id)
+                continue
+            if action.finished or action.needs_operator:
+                return inc
+            if action.kind == "wait":
+                self._wait(inc, action.until or self.now())
+                continue
+            self.ui.step(inc, action)
+            self._execute(inc, action)
+
+    def _background(self, inc: Incident) -> bool:
+        """Start the standby's pre-staging when it is due, journal it when it finishes. True when
+        something was journaled (the incident changed)."""
+        job = self._prestage_job
+        if job is not None and job.done():
+            self._finish_prestage(inc.id)
+            return True
+        if job is None and procedure.prestage_due(inc):
+            self.ui.step(
+                inc,
+                procedure.Action(
+                    "prestage",
+                    reason="SOP 4b pre-staging: ready the standby (own address) while the repair goes on",
+                ),
+            )
+            self.journal.append(inc.id, "prestage_started", {"standby": self.hospital.standby}, ts=self.now())
+            self._prestage_job = self.gateway.start(
+                "prestage", progress=self.ui.event, timeout=FAILOVER_STEP_TIMEOUT_S
+            )
+            return True
+        return False
+
+    def _finish_prestage(self, incident_id: str) -> None:
+        job, self._prestage_job = self._prestage_job, None
+        if job is None:
+            return
+        result = job.wait()
+        bad = result.misconfigured()
+        facts = prestage_facts(result, self.hospital.standby or "")
+        if bad:  # the failover would stop on the same settings: say so now, in the journal
+            facts = {**facts, "ok": False, "detail": f"the inventory needs fixing: {bad[0].message}"[:500]}
+        self._fact(incident_id, "prestage", facts)
 
     def _wait(self, inc: Incident, until: float) -> None:
         now = self.now()
@@ -340,6 +509,15 @@ class Engine:
         elif action.kind == "server_repair":
             result = self._run("server_repair", timeout=600)
             self._fact(inc.id, "repair_attempt", repair_facts(result, h.primary))
+        elif action.kind == "standby_cold":
+            result = self._run("standby_cold", timeout=600)
+            self._fact(inc.id, "standby_cold", standby_cold_facts(result, h.standby or ""))
+        elif action.kind == "failover_takeover":
+            result = self._run(
+                "failover", extravars=failover_extravars("restore", inc), timeout=FAILOVER_STEP_TIMEOUT_S
+            )
+            for fact in takeover_facts(result):
+                self._fact(inc.id, "failover_step", fact)
         elif action.kind == "failover_step":
             result = self._run(
                 f"failover_{action.event}",

@@ -189,6 +189,11 @@ class Incident:
     failover_done: tuple[str, ...] = ()
     failover_blocked: dict[str, Any] | None = None  # {step, detail}: waits for a person
     failover_facts: dict[str, Any] = field(default_factory=dict)  # step -> its published facts
+    manual_failover: dict[str, Any] | None = None  # `simrs failover`: {by, reason}
+    prestage: bool = False  # get the standby ready during the repair window (SOP 4b, pre-staging)
+    prestage_done: bool = False  # a pre-staging run finished (ready or not)
+    standby: dict[str, Any] = field(default_factory=dict)  # readiness: {state, detail, set, ...}
+    standby_cold_tried: bool = False
     reason: str = ""  # why it is where it is, for people
     closed_cause: str = ""
 
@@ -211,23 +216,67 @@ def replay(incident_id: str, events: Iterable[Any]) -> Incident:
     return inc
 
 
-def apply(inc: Incident, kind: str, data: dict[str, Any], ts: float) -> Incident:  # noqa: PLR0911, PLR0912
-    if kind == "opened":
-        policy = Policy(
-            repair_window_s=int(data.get("window_s", 3600)),
-            failover=data.get("failover", "approve"),
-            backoff_first_s=int(data.get("backoff_first_s", 15)),
-            backoff_max_s=int(data.get("backoff_max_s", 300)),
-        )
+def _opened(inc: Incident, data: dict[str, Any], ts: float) -> Incident:
+    policy = Policy(
+        repair_window_s=int(data.get("window_s", 3600)),
+        failover=data.get("failover", "approve"),
+        backoff_first_s=int(data.get("backoff_first_s", 15)),
+        backoff_max_s=int(data.get("backoff_max_s", 300)),
+    )
+    inc = replace(
+        inc,
+        reporter=data["reporter"],
+        note=data.get("note", ""),
+        opened_at=ts,
+        policy=policy,
+        phase=Phase.TRIAGE,
+        prestage=bool(data.get("prestage", False)),
+        reason="triage: probing every client PC",
+    )
+    manual = data.get("manual_failover")
+    if manual:
+        # SOP 4b on its own (`simrs failover`): a person has decided the main server is lost.
         return replace(
             inc,
-            reporter=data["reporter"],
-            note=data.get("note", ""),
-            opened_at=ts,
-            policy=policy,
-            phase=Phase.TRIAGE,
-            reason="triage: probing every client PC",
+            manual_failover=manual,
+            prestage=False,
+            verdict=Verdict.SERVER,
+            outage_confirmed_at=ts,
+            phase=Phase.FAILOVER_PENDING,
+            reason=f"failover to the standby asked for by {manual.get('by', '?')}: "
+            f"{manual.get('reason', '')}",
         )
+    return inc
+
+
+def _standby_event(inc: Incident, kind: str, data: dict[str, Any], ts: float) -> Incident:
+    """The pre-staged standby's readiness (prestage_started, prestage, standby_cold)."""
+    if kind == "prestage_started":
+        return replace(inc, standby={"state": "preparing", "since": ts})
+    if kind == "prestage":
+        if data.get("ok"):
+            ready = {k: data.get(k) for k in ("set", "created_at", "age_seconds", "served_by", "detail")}
+            return replace(inc, prestage_done=True, standby={"state": "ready", "at": ts, **ready})
+        return replace(
+            inc,
+            prestage_done=True,
+            standby={"state": "not_ready", "at": ts, "detail": data.get("detail", "")},
+        )
+    if kind == "standby_cold":
+        state = "cold" if data.get("ok") else "on"
+        return replace(
+            inc,
+            standby_cold_tried=True,
+            standby={**inc.standby, "state": state, "detail": data.get("detail", "")},
+        )
+    return inc
+
+
+def apply(inc: Incident, kind: str, data: dict[str, Any], ts: float) -> Incident:  # noqa: PLR0911, PLR0912
+    if kind == "opened":
+        return _opened(inc, data, ts)
+    if kind in ("prestage_started", "prestage", "standby_cold"):
+        return _standby_event(inc, kind, data, ts)
     if kind == "action_started":
         return replace(inc, pending_action=data["action"])
     if kind == "triage":
@@ -338,9 +387,14 @@ def apply(inc: Incident, kind: str, data: dict[str, Any], ts: float) -> Incident
         facts = {**inc.failover_facts, step: data}
         if data.get("ok"):
             done = inc.failover_done if step in inc.failover_done else (*inc.failover_done, step)
-            return replace(
+            inc = replace(
                 inc, pending_action=None, failover_done=done, failover_blocked=None, failover_facts=facts
             )
+            if step == "verify":  # every client works again, on the standby
+                inc = replace(
+                    inc, verified_at=ts, reason="verified: every client reaches the SIMRS on the standby"
+                )
+            return inc
         return replace(
             inc,
             pending_action=None,
@@ -418,13 +472,59 @@ def next_action(inc: Incident, now: float) -> Action:  # noqa: PLR0911
     return Action("done", reason=inc.reason)
 
 
+def prestage_due(inc: Incident) -> bool:
+    """Pre-stage the standby now? From the confirmed outage, alongside the repair attempts, once
+    (a run that did not report is run again after a crash: it is safe to repeat)."""
+    return (
+        inc.prestage
+        and inc.phase == Phase.SERVER_REPAIR
+        and not inc.prestage_done
+        and not inc.server_repaired
+        and inc.outage_confirmed_at is not None
+    )
+
+
+def standby_readiness(inc: Incident) -> str:
+    """One line for people: 'standby ready, backup of HH:MM, verified' and the like."""
+    s = inc.standby
+    state = s.get("state")
+    if not state:
+        return "standby: cold (not pre-staged)" if inc.prestage else "standby: cold"
+    if state == "preparing":
+        return "standby: being prepared (power on, restore, start, verify on its own address)"
+    if state == "ready":
+        created = str(s.get("created_at") or "?")
+        clock = created[11:16] if len(created) >= 16 else created
+        return f"standby ready, backup of {clock} ({s.get('set', '?')}), verified on its own address"
+    if state == "not_ready":
+        return f"standby NOT ready: {s.get('detail', '')}"
+    if state == "cold":
+        return "standby returned to cold (switched off)"
+    return f"standby still on: {s.get('detail', '')}"
+
+
 def _failover_step(inc: Incident) -> Action:
+    if "outage_paper_mode" not in inc.notices:
+        # A failover asked for by hand starts here: the units work on paper meanwhile (SOP 4c).
+        return Action(
+            "notify",
+            event="outage_paper_mode",
+            reason="SOP 4c: tell the units to use the manual (paper) system",
+        )
     if inc.failover_blocked:
         step = inc.failover_blocked["step"]
         return Action(
             "operator",
             reason=f"failover stopped at {step}: {inc.failover_blocked.get('detail', '')}; "
             "fix the cause, then `simrs incident resume`",
+        )
+    if not inc.failover_done and inc.standby.get("state") == "ready":
+        # Pre-staged: the standby is on, restored and verified. The takeover is one run of every
+        # step (each still journaled on its own); what is left after a failure goes step by step.
+        return Action(
+            "failover_takeover",
+            event=",".join(FAILOVER_STEPS),
+            reason="SOP 4b on the pre-staged standby: fence, catch up, take over the IP, verify",
         )
     for step in FAILOVER_STEPS:
         if step not in inc.failover_done:
@@ -458,6 +558,10 @@ def _server_repair_step(inc: Incident, now: float) -> Action:  # noqa: PLR0911
     if inc.server_repaired and inc.verified_after_repair:
         if "restored" not in inc.notices:
             return Action("notify", event="restored", reason="tell the units the SIMRS is normal again")
+        if inc.standby and not inc.standby_cold_tried:
+            return Action(
+                "standby_cold", reason="the main server is back: return the pre-staged standby to cold"
+            )
         return Action("resolve", reason="server repaired and verified from every client PC")
     deadline = inc.deadline or now
     if inc.failover_now:

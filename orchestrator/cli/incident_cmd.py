@@ -67,6 +67,14 @@ class RichUI:
                 self._say(
                     f"  {host}: {'[green]repaired[/]' if r['ok'] else '[red]not repaired[/] ' + r['detail']}"
                 )
+        elif kind == "prestage":
+            mark = "[green]ready[/]" if data["ok"] else "[red]NOT ready[/]"
+            self._say(f"  standby {mark}: {data.get('detail', '')}")
+        elif kind == "standby_cold":
+            self._say(f"  standby {'switched off' if data['ok'] else 'NOT switched off'}: {data['detail']}")
+        elif kind == "failover_step":
+            mark = "[green]done[/]" if data["ok"] else "[red]STOPPED[/]"
+            self._say(f"  {data['step']}: {mark} {data['detail'][:200]}")
         elif kind == "notice":
             chans = ", ".join(f"{k} {'ok' if v['ok'] else 'FAILED'}" for k, v in data["channels"].items())
             self._say(f"  notice {data['event']}: {chans or 'no channels configured'}")
@@ -103,9 +111,52 @@ def incident_view(inc: Incident, now: float) -> dict:
         "notices": list(inc.notices),
         "reason": inc.reason,
         "closed_cause": inc.closed_cause,
+        "standby": inc.standby or None,
+        "standby_readiness": procedure.standby_readiness(inc) if (inc.prestage or inc.standby) else None,
+        "failover": failover_view(inc),
         "next": procedure.next_action(inc, now).reason if inc.active else None,
         "exit_code": procedure.exit_code(inc),
     }
+
+
+def failover_view(inc: Incident) -> dict | None:
+    """The failover's steps, the backup restored and the RPO, for people and for scripts."""
+    if not inc.failover_facts and inc.phase not in (
+        procedure.Phase.FAILOVER,
+        procedure.Phase.FAILOVER_PENDING,
+    ):
+        return None
+    steps = {
+        step: {"ok": f.get("ok"), "detail": f.get("detail", "")} for step, f in inc.failover_facts.items()
+    }
+    restore = next(iter(((inc.failover_facts.get("restore") or {}).get("hosts") or {}).values()), {})
+    return {
+        "done": list(inc.failover_done),
+        "blocked": inc.failover_blocked,
+        "steps": steps,
+        "restored_set": restore.get("set"),
+        "backup_created_at": restore.get("created_at"),
+        "skipped_bad": restore.get("skipped_bad", []),
+        "rpo_seconds": restore.get("rpo_seconds"),
+        "rpo_anchor": restore.get("rpo_anchor"),
+        "last_visit": restore.get("last_visit"),
+    }
+
+
+def render_failover(fo: dict) -> None:
+    for step in procedure.FAILOVER_STEPS:
+        if step in fo["steps"]:
+            mark = "[green]done[/]" if fo["steps"][step]["ok"] else "[red]STOPPED[/]"
+            out.print(f"  failover {step:12} {mark} {fo['steps'][step]['detail'][:160]}")
+    if fo["restored_set"]:
+        anchor = fo.get("rpo_anchor") or {}
+        out.print(
+            f"restored {fo['restored_set']} (backup of {fo['backup_created_at']}); last visit in the "
+            f"restored data {(fo.get('last_visit') or {}).get('no_rawat', '?')}; RPO "
+            f"{fo['rpo_seconds']} s (from the {anchor.get('source', '?')})"
+        )
+    for bad in fo["skipped_bad"]:
+        out.print(f"  [yellow]skipped bad backup[/] {bad.get('set')}: {bad.get('problem')}")
 
 
 def render_incident(inc: Incident, as_json: bool) -> None:
@@ -126,6 +177,10 @@ def render_incident(inc: Incident, as_json: bool) -> None:
             f"repair window: {inc.repair_attempts} attempts; failover deadline "
             f"{time.strftime('%H:%M:%S', time.localtime(view['deadline']))} ({max(left, 0)} s left)"
         )
+    if view["standby_readiness"]:
+        out.print(view["standby_readiness"])
+    if view["failover"]:
+        render_failover(view["failover"])
     if inc.notices:
         out.print("users told: " + ", ".join(inc.notices))
     out.print(f"now: {inc.reason}")

@@ -233,6 +233,7 @@ def _build(spec: LabSpec, image: str, progress: Progress) -> None:
     hostfs.make_loop_fs(
         state / "backup-disk.img", state / "mnt" / "backup-disk", spec.backup_disk_mb, spec.backup_disk_label
     )
+    mark_backup_disk(state / "mnt" / "backup-disk", spec.backup_disk_label)
     hostfs.make_shared_dir(state / "attach")
     for h in topology.hosts(spec):
         if h.is_server:
@@ -306,6 +307,17 @@ def write_inventory(spec: LabSpec) -> None:
     link = target / "group_vars"
     if not link.is_symlink():
         link.symlink_to(REPO_INVENTORY / "group_vars")
+
+
+def mark_backup_disk(mount_point: Path, label: str) -> None:
+    """The hospital's IT marked its external disk once when they set it up (the backup role's
+    marker: the role refuses to write to an unmarked disk)."""
+    marker = mount_point / ".simrs-backup-disk"
+    if not marker.exists():
+        marker.write_text(
+            f"label={label}\ninitialized_at={time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n"
+            "initialized_on=simrs lab up\n"
+        )
 
 
 def attach_backup_disk(server: str) -> None:

@@ -46,14 +46,21 @@ def probe(ok: bool, check: str | None = None) -> dict:
 class FakeGateway:
     """Answers playbooks from a script: {playbook: [PlayResult, ...]} (the last one repeats)."""
 
-    def __init__(self, script: dict[str, list[PlayResult]]) -> None:
+    def __init__(self, script: dict[str, list[PlayResult]], polls: int = 0) -> None:
         self.script = script
         self.calls: list[tuple[str, dict]] = []
+        self.polls = polls
 
     def run(self, playbook, **kwargs):
         self.calls.append((playbook, kwargs))
         answers = self.script[playbook]
         return answers.pop(0) if len(answers) > 1 else answers[0]
+
+    def start(self, playbook, **kwargs):
+        """A background run (pre-staging): done after `polls` turns of the engine's loop."""
+        self.calls.append((f"start:{playbook}", kwargs))
+        answers = self.script[playbook]
+        return FakeJob(answers.pop(0) if len(answers) > 1 else answers[0], self.polls)
 
     def run_parallel(self, runs):
         # Triage runs client_probe and the admin view of server_check at once: both are answered
@@ -70,6 +77,22 @@ class FakeGateway:
         return {}
 
 
+class FakeJob:
+    def __init__(self, answer: PlayResult, polls: int) -> None:
+        self.answer, self.polls, self.canceled, self.waited = answer, polls, False, False
+
+    def done(self) -> bool:
+        self.polls -= 1
+        return self.polls < 0
+
+    def wait(self) -> PlayResult:
+        self.waited = True
+        return self.answer
+
+    def cancel(self) -> None:
+        self.canceled = True
+
+
 def result(playbook: str, data: dict, hosts: dict | None = None, status: str = "successful") -> PlayResult:
     return PlayResult(playbook, status, 0 if status == "successful" else 2, hosts or {}, data)
 
@@ -84,10 +107,10 @@ def triage_all(ok: bool, admin_ok: bool, check: str = "tcp_db") -> PlayResult:
     )
 
 
-def make(tmp_path, script, window_s=600):
+def make(tmp_path, script, window_s=600, prestage=False, polls=0, policy="approve"):
     clock = Clock()
-    hospital = Hospital(CLIENTS, "simrs-primary", "simrs-standby", window_s // 60, "approve")
-    gw = FakeGateway(script)
+    hospital = Hospital(CLIENTS, "simrs-primary", "simrs-standby", window_s // 60, policy, prestage=prestage)
+    gw = FakeGateway(script, polls)
     engine = Engine(Journal(tmp_path / "j.sqlite"), gw, hospital, now=clock.now, sleep=clock.sleep)
     return engine, gw, clock
 
