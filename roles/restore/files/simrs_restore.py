@@ -16,6 +16,11 @@ stdout; a failed step prints {"failed": true, "msg": ...} and exits 1. Steps:
   accounts  CREATE USER / GRANT from the set (CREATE OR REPLACE, so existing accounts are renewed)
   mark      record which set (and binlog position) the live databases now come from
   cleanup   drop the fresh databases of a failed attempt; remove older local copies
+  unpack    physical: stream a prepared set into a FRESH data folder beside the live one
+  dswitch   physical: stop MariaDB, exchange the fresh and the live data folders (one atomic
+            renameat2), start MariaDB on the restored data; if it does not start, switch back
+  dback     physical: switch back to the previous data folder (a later step failed)
+  dfinish   physical: remove (or keep) the previous data folder once the restore is checked
 
 Only the standard library and the MariaDB command-line tools are used: they are on every MariaDB
 server. The data file may be encrypted (openssl enc -aes-256-cbc -pbkdf2); the passphrase comes
@@ -28,7 +33,9 @@ in the environment (SIMRS_RESTORE_KEY), never on a command line or in the output
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
+import errno
 import hashlib
 import json
 import os
@@ -174,6 +181,8 @@ def check_set(  # noqa: PLR0911, PLR0912
     missing_dbs = [db for db in args["databases"] if db not in manifest.get("databases", [])]
     if missing_dbs:
         return manifest, f"does not hold the database(s) {', '.join(missing_dbs)}"
+    if method == "physical" and not (manifest.get("physical") or {}).get("prepared"):
+        return manifest, "a physical set that was not prepared (this restore needs no --prepare step)"
     if manifest.get("encrypted") and not args.get("have_key"):
         return manifest, "encrypted, and no restore_encryption_key is set"
     files = manifest.get("files") or []
@@ -838,6 +847,206 @@ def step_cleanup(args: dict[str, Any]) -> dict[str, Any]:
     return {"dropped": dropped, "removed_copies": removed}
 
 
+# --- physical: a fresh data folder, exchanged with the live one -------------------------------------
+
+FRESH_TAG = ".restore-"
+PREVIOUS_TAG = ".previous-"
+AT_FDCWD = -100
+RENAME_EXCHANGE = 2
+
+
+def live_datadir(args: dict[str, Any]) -> Path:
+    """The running server's data folder (its own word, not a guess from the configuration)."""
+    rows = sql(args, "SELECT @@datadir")
+    return Path(rows[0][0].rstrip("/"))
+
+
+def fresh_path(datadir: Path, stamp: str) -> Path:
+    return datadir.with_name(f".{datadir.name}{FRESH_TAG}{stamp}")
+
+
+def exchange(one: Path, other: Path) -> str:
+    """Swap two directories in one atomic renameat2(RENAME_EXCHANGE): at every instant the live
+    path names a complete data folder. Where the filesystem cannot exchange, three renames
+    (the window between them is while MariaDB is stopped)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        rc = libc.renameat2(AT_FDCWD, bytes(one), AT_FDCWD, bytes(other), RENAME_EXCHANGE)
+        if rc == 0:
+            return "renameat2"
+        code = ctypes.get_errno()
+        if code not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+            raise StepError(f"exchanging {one} and {other} failed: {os.strerror(code)}")
+    except AttributeError:
+        pass  # a C library without renameat2
+    swap = one.with_name(one.name + ".swap")
+    os.rename(one, swap)
+    os.rename(other, one)
+    os.rename(swap, other)
+    return "rename"
+
+
+def systemctl(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["systemctl", *argv], capture_output=True, text=True, timeout=600, check=False)
+
+
+def units_active(units: list[str]) -> dict[str, bool]:
+    return {u: systemctl("is-active", "--quiet", u).returncode == 0 for u in units}
+
+
+def stop_units(units: list[str]) -> None:
+    # Sockets first: Debian's mariadb.socket would start MariaDB again on the next connection.
+    for unit in sorted(units, key=lambda u: not u.endswith(".socket")):
+        proc = systemctl("stop", unit)
+        if proc.returncode != 0 and "not loaded" not in proc.stderr:
+            raise StepError(f"systemctl stop {unit} failed: {proc.stderr.strip()[-300:]}")
+    if subprocess.run(["pidof", "mariadbd"], capture_output=True, check=False).returncode == 0:
+        raise StepError("mariadbd still runs after stopping its units: its data folder cannot be switched")
+
+
+def start_units(args: dict[str, Any], units: list[str], was_active: dict[str, bool]) -> None:
+    service = args["service"]
+    proc = systemctl("start", service)
+    if proc.returncode != 0:
+        raise StepError(f"systemctl start {service} failed: {proc.stderr.strip()[-300:]}")
+    deadline = time.monotonic() + args.get("start_timeout", 600)
+    while True:
+        try:
+            sql({**args, "sql_timeout": 10}, "SELECT 1")
+            break
+        except (StepError, subprocess.TimeoutExpired) as exc:
+            if time.monotonic() > deadline:
+                raise StepError(f"MariaDB did not answer after starting: {exc}") from None
+            time.sleep(1)
+    for unit in units:
+        if unit != service and was_active.get(unit):
+            systemctl("start", unit)
+
+
+def check_unpacked(fresh: Path, name: str) -> None:
+    if not (fresh / "mysql").is_dir() or not (fresh / "ibdata1").is_file():
+        raise StepError(f"{name} unpacked to no MariaDB data folder (no mysql/ or ibdata1)")
+
+
+def step_unpack(args: dict[str, Any]) -> dict[str, Any]:
+    datadir = live_datadir(args)
+    if os.path.ismount(datadir):
+        raise StepError(
+            f"{datadir} is a mount point: a fresh data folder beside it would be on another filesystem "
+            "and cannot be switched in by a rename. Restore a dump set instead, or move the data folder "
+            "into a folder of that filesystem. Nothing was changed."
+        )
+    fresh = fresh_path(datadir, args["stamp"])
+    # Leftovers of an earlier attempt that never switched (never the live folder itself).
+    for stale in datadir.parent.glob(f".{datadir.name}{FRESH_TAG}*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    needed = int(args.get("unpacked_bytes") or 0)
+    free = shutil.disk_usage(datadir.parent).free
+    if needed and free < needed * 1.1 + 64 * 2**20:
+        raise StepError(
+            f"{datadir.parent} has {free // 2**20} MiB free; the restored data folder needs "
+            f"{needed // 2**20} MiB beside the live one (which is kept until the restore is checked). "
+            "Free space there. Nothing was changed."
+        )
+    started = time.monotonic()
+    fresh.mkdir(mode=0o700)
+    data = Path(args["path"]) / args["data_file"]
+    try:
+        stream, procs = open_stream(data, args.get("encrypted", False))
+        unpack = subprocess.Popen(
+            ["mbstream", "-x", "-C", str(fresh)],
+            stdin=stream,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        stream.close()
+        procs.append(unpack)
+        finish(procs, f"unpacking {data.name}")
+        check_unpacked(fresh, data.name)
+        live = datadir.stat()
+        total = 0
+        for root, dirs, files in os.walk(fresh):
+            for name in dirs + files:
+                path = os.path.join(root, name)
+                os.chown(path, live.st_uid, live.st_gid, follow_symlinks=False)
+                if name in files:
+                    total += os.path.getsize(path)
+        os.chown(fresh, live.st_uid, live.st_gid)
+        os.chmod(fresh, live.st_mode & 0o7777)
+        # On disk before anything depends on it (MariaDB does not fsync the files it finds).
+        subprocess.run(["sync", "-f", str(fresh)], check=True, timeout=3600)
+    except BaseException:
+        shutil.rmtree(fresh, ignore_errors=True)
+        raise
+    return {
+        "datadir": str(datadir),
+        "fresh": str(fresh),
+        "bytes": total,
+        "seconds": round(time.monotonic() - started, 2),
+    }
+
+
+def step_dswitch(args: dict[str, Any]) -> dict[str, Any]:
+    datadir, fresh = Path(args["datadir"]), Path(args["fresh"])
+    if not fresh.is_dir():
+        raise StepError(f"the unpacked data folder {fresh} is missing; nothing was switched")
+    units = args["units"]
+    was_active = units_active(units)
+    started = time.monotonic()
+    stop_units(units)
+    how = exchange(fresh, datadir)
+    try:
+        start_units(args, units, was_active)
+    except StepError as exc:
+        # The restored folder does not start: the previous one goes back in, and is started.
+        stop_units(units)
+        exchange(fresh, datadir)
+        start_units(args, units, was_active)
+        raise StepError(
+            f"MariaDB did not start on the restored data ({exc}); switched back to the previous data "
+            f"folder, which runs again (the restored one is left at {fresh} for a look; the next run "
+            "removes it)"
+        ) from None
+    return {
+        "switched": True,
+        "how": how,
+        "previous": str(fresh),
+        "units_active_before": was_active,
+        "seconds": round(time.monotonic() - started, 2),
+    }
+
+
+def step_dback(args: dict[str, Any]) -> dict[str, Any]:
+    datadir, previous = Path(args["datadir"]), Path(args["previous"])
+    if not previous.is_dir():
+        raise StepError(f"the previous data folder {previous} is gone: cannot switch back")
+    units = args["units"]
+    was_active = {**units_active(units), **args.get("units_active_before", {})}
+    stop_units(units)
+    exchange(previous, datadir)
+    start_units(args, units, was_active)
+    # The previous name now holds the restored data that failed its check.
+    shutil.rmtree(previous, ignore_errors=True)
+    return {"switched_back": True}
+
+
+def step_dfinish(args: dict[str, Any]) -> dict[str, Any]:
+    datadir, previous = Path(args["datadir"]), Path(args["previous"])
+    kept = None
+    if args.get("keep_previous") and previous.is_dir():
+        kept = datadir.with_name(f"{datadir.name}{PREVIOUS_TAG}{args['stamp']}")
+        shutil.rmtree(kept, ignore_errors=True)
+        previous.rename(kept)
+    else:
+        shutil.rmtree(previous, ignore_errors=True)
+    removed = []
+    if not args.get("keep_previous"):
+        for old in datadir.parent.glob(f"{datadir.name}{PREVIOUS_TAG}*"):
+            shutil.rmtree(old, ignore_errors=True)
+            removed.append(old.name)
+    return {"kept": str(kept) if kept else None, "removed": removed}
+
+
 STEPS = {
     "scan": step_scan,
     "copy": step_copy,
@@ -849,6 +1058,10 @@ STEPS = {
     "accounts": step_accounts,
     "mark": step_mark,
     "cleanup": step_cleanup,
+    "unpack": step_unpack,
+    "dswitch": step_dswitch,
+    "dback": step_dback,
+    "dfinish": step_dfinish,
 }
 
 
