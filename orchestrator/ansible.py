@@ -58,6 +58,7 @@ class PlayResult:
     explanation: str = ""
     complete: bool = True  # the run's final stats arrived: its results can be trusted as facts
     published: dict[str, Any] = field(default_factory=dict)  # every set_stats key (composed playbooks)
+    changed: dict[str, int] = field(default_factory=dict)  # host -> tasks that changed something
 
     @property
     def ok(self) -> bool:
@@ -79,6 +80,7 @@ class Gateway(Protocol):
         extravars: dict[str, Any] | None = None,
         progress: Progress | None = None,
         timeout: int | None = None,
+        check: bool = False,
     ) -> PlayResult: ...
 
     def start(
@@ -89,6 +91,7 @@ class Gateway(Protocol):
         extravars: dict[str, Any] | None = None,
         progress: Progress | None = None,
         timeout: int | None = None,
+        check: bool = False,
     ) -> Job: ...
 
     def run_parallel(self, runs: list[tuple[str, dict[str, Any]]]) -> list[PlayResult]: ...
@@ -117,6 +120,7 @@ class _Collector:
         self.hosts: dict[str, HostOutcome] = {}
         self.artifact_data: dict[str, Any] = {}
         self.saw_stats = False
+        self.changed: dict[str, int] = {}
         self.errors: list[str] = []
 
     def event_handler(self, event: dict[str, Any]) -> bool:
@@ -136,6 +140,7 @@ class _Collector:
         if kind == "playbook_on_stats":
             self.saw_stats = True
             self.artifact_data = data.get("artifact_data") or {}
+            self.changed = dict(data.get("changed") or {})
         elif kind == "runner_on_unreachable":
             msg = _short(res.get("msg", "unreachable"))
             self.hosts[host] = HostOutcome(host, False, True, task, msg)
@@ -205,6 +210,7 @@ class AnsibleGateway:
         extravars: dict[str, Any] | None = None,
         progress: Progress | None = None,
         timeout: int | None = None,
+        check: bool = False,
     ) -> RunHandle:
         """Start a playbook in the background (for branches that run in parallel)."""
         import ansible_runner  # noqa: PLC0415 (slow import, only when something runs)
@@ -230,6 +236,7 @@ class AnsibleGateway:
             event_handler=collector.event_handler,
             quiet=True,
             timeout=timeout,
+            cmdline="--check" if check else None,
             settings={"suppress_ansible_output": True},
         )
         return RunHandle(playbook, thread, runner, collector, started)
@@ -313,6 +320,7 @@ class RunHandle:
             explanation=explanation,
             complete=self._collector.saw_stats,
             published=dict(self._collector.artifact_data),
+            changed=dict(self._collector.changed),
         )
 
 

@@ -172,7 +172,13 @@ def repair_facts(result: PlayResult, primary: str) -> dict[str, Any]:
     published = result.data.get(primary, {})
     outcome = result.hosts.get(primary)
     if outcome and outcome.unreachable:
-        return {"healthy": False, "detail": f"{primary} unreachable: {outcome.message}", "actions": []}
+        # Ansible's own words for a dead connection are long and misleading ("Failed to create
+        # temporary directory..."): keep the journal's line short, the run's artifacts keep the rest.
+        return {
+            "healthy": False,
+            "detail": f"{primary} does not answer (off, hung or cut off): {outcome.message[:80]}",
+            "actions": [],
+        }
     return {
         "healthy": bool(published.get("healthy")),
         "actions": published.get("actions", []),
@@ -229,7 +235,14 @@ def prestage_facts(result: PlayResult, standby: str) -> dict[str, Any]:
     elif result.unreachable():
         detail = f"unreachable: {', '.join(result.unreachable())} ({result.explanation})"
     else:
-        detail = admin.get("detail") or restore.get("detail") or result.explanation or "no result published"
+        failed = "; ".join(f"{o.name}: {o.message}" for o in result.hosts.values() if not o.ok)
+        detail = (
+            admin.get("detail")
+            or restore.get("detail")
+            or result.explanation
+            or failed
+            or "no result published"
+        )
     return {
         "ok": ok,
         "detail": str(detail)[:500],
@@ -282,6 +295,63 @@ def takeover_facts(result: PlayResult) -> list[dict[str, Any]]:
         if not facts[-1]["ok"]:
             break
     return facts
+
+
+def failover_plan(result: PlayResult, h: Hospital) -> dict[str, Any]:
+    """The dry run's plan from failover.yml in check mode (each role only measures there)."""
+    pub = result.published
+    mine = {step: (pub.get(f"simrs_failover_{step}") or {}) for step in procedure.FAILOVER_STEPS}
+    fence = mine["fence"].get(h.primary) or {}
+    power = mine["power_on"].get(h.standby or "") or {}
+    restore = mine["restore"].get(h.standby or "") or {}
+    ipt = mine["ip_takeover"].get(h.standby or "") or {}
+    notes: list[str] = []
+    checks: dict[str, dict[str, Any] | None] = {
+        "fence": {"ok": bool(fence.get("fenced", fence != {})), "detail": fence.get("detail", "")}
+        if fence
+        else {"ok": False, "detail": result.explanation or "the fence could not be checked"},
+        "power_on": {"ok": bool(power), "detail": power.get("detail", "")} if power else None,
+        "restore": {"ok": bool(restore.get("set")), "detail": restore.get("detail", "")} if restore else None,
+        "ip_takeover": {"ok": bool((ipt.get("dad") or {}).get("free", True)), "detail": ipt.get("detail", "")}
+        if ipt
+        else None,
+        "start": None,
+        "verify": None,
+    }
+    standby_off = power.get("state_before") == "off"
+    if standby_off:
+        notes.append(
+            f"{h.standby} is off: check mode does not switch it on, so the backup to restore, the IP "
+            "takeover and the start are checked only in the real run (the restore picks the newest set "
+            "whose checksums match)"
+        )
+    backup = None
+    if restore.get("set"):
+        age = restore.get("age_seconds")
+        backup = {
+            "set": restore.get("set"),
+            "created_at": restore.get("created_at"),
+            "age_seconds": age,
+            "age": f"{int(age) // 3600} h {int(age) % 3600 // 60} min"
+            if isinstance(age, int | float)
+            else "?",
+            "skipped_bad": restore.get("skipped_bad", []),
+        }
+    steps = [
+        {"step": step, "what": procedure.FAILOVER_REASONS[step], "check": checks[step]}
+        for step in procedure.FAILOVER_STEPS
+    ]
+    ready = all(c["ok"] for c in checks.values() if c is not None) and bool(fence)
+    return {
+        "primary": h.primary,
+        "standby": h.standby,
+        "clients": list(h.clients),
+        "service_ip": None,
+        "steps": steps,
+        "backup": backup,
+        "notes": notes,
+        "ready": ready,
+    }
 
 
 def failover_extravars(step: str, inc: Incident) -> dict[str, Any]:
@@ -340,7 +410,12 @@ class Engine:
         return procedure.replay(incident_id, events)
 
     def open(
-        self, reporter: str, note: str = "", window_s: int | None = None, failover: str | None = None
+        self,
+        reporter: str,
+        note: str = "",
+        window_s: int | None = None,
+        failover: str | None = None,
+        prestage: bool | None = None,
     ) -> str:
         if reporter not in self.hospital.clients:
             shown = ", ".join(self.hospital.clients[:10]) + (
@@ -364,7 +439,9 @@ class Engine:
                 "note": note,
                 "window_s": window_s if window_s is not None else self.hospital.repair_window_minutes * 60,
                 "failover": failover or self.hospital.failover_policy,
-                "prestage": self.hospital.prestage,
+                "prestage": self.hospital.prestage
+                if prestage is None
+                else (prestage and bool(self.hospital.standby)),
             },
             ts=now,
         )
@@ -586,6 +663,49 @@ class Engine:
     def _fact(self, incident_id: str, kind: str, data: dict[str, Any]) -> None:
         self.journal.append(incident_id, kind, data, ts=self.now())
         self.ui.fact(kind, data)
+
+    # -- step 4b on its own --
+
+    def failover_plan(self) -> dict[str, Any]:
+        """`simrs failover --dry-run`: the hosts, the steps, and what check mode can tell about them
+        (how the primary would be fenced, the standby's power, the backup that would be restored and
+        its age, whether anyone else answers for the service IP). Changes nothing."""
+        h = self.hospital
+        if h.standby is None:
+            raise JournalError("the inventory has no simrs_standby host: there is nothing to fail over to")
+        result = self.gateway.run("failover", check=True, timeout=600, progress=self.ui.event)
+        bad = result.misconfigured()
+        if bad:
+            raise ConfigError(f"failover: the inventory needs fixing ({bad[0].name}): {bad[0].message}")
+        return failover_plan(result, h)
+
+    # -- the service IP's owner --
+
+    def serving_incident(self) -> Incident | None:
+        """The newest incident whose failover gave the standby the service IP (None: the primary serves)."""
+        for incident_id in reversed(self.journal.incidents()):
+            inc = self.incident(incident_id)
+            if "ip_takeover" in inc.failover_done:
+                return inc
+            if inc.verified_after_repair:  # the newest incident ended on the primary
+                return None
+        return None
+
+    def guard(self, owner: str | None = None) -> tuple[dict[str, Any], str | None]:
+        """Never two owners of the service IP: see who answers for it, take it from any server but
+        its owner (the standby after a failover, else the primary). Journaled in the incident of
+        that failover: what was seen and what was done."""
+        h = self.hospital
+        inc = self.serving_incident()
+        owner = owner or (h.standby if inc is not None else h.primary)
+        if owner not in (h.primary, h.standby):
+            raise JournalError(f"--owner must be {h.primary} or {h.standby}, not {owner!r}")
+        facts = guard_facts(self._run("ip_guard", extravars={"ip_guard_owner": owner}, timeout=300))
+        if inc is None:
+            return facts, None
+        with self.journal.lock(inc.id, "guarding the service IP"):
+            self.journal.append(inc.id, "ip_guard", facts, ts=self.now())
+        return facts, inc.id
 
     # -- operator facts (no lock: the driving process reads them on its next turn) --
 

@@ -4,7 +4,14 @@ Exit codes: 0 done, 1 failed, 2 bad input (what to fix is printed), 3 waiting fo
 Each command group lives in its own module and registers itself on ``main`` when imported.
 """
 
-from orchestrator.cli import demo_cmd, incident_cmd, lab_cmd  # noqa: F401  (registers the commands)
+from orchestrator.cli import (  # noqa: F401  (registers the commands)
+    backup_cmd,
+    demo_cmd,
+    failover_cmd,
+    incident_cmd,
+    lab_cmd,
+    schedule_cmd,
+)
 from orchestrator.cli.base import main
 
 __all__ = ["main"]

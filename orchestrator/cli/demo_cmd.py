@@ -13,16 +13,29 @@ from orchestrator.cli import base
 from orchestrator.cli.base import handle_errors, main, out, progress
 from orchestrator.cli.incident_cmd import RichUI, render_incident
 from orchestrator.cli.lab_cmd import render_status
+from orchestrator.engine import Engine
+from orchestrator.errors import SimrsError
 from orchestrator.lab import faults, lab, topology
+
+# Seconds of registrations before the binlogs are shipped, and after, before the power cut: the
+# visits of the last few seconds are the ones a failover loses (the RPO the report shows).
+BEFORE_SHIP_S = 15
+AFTER_SHIP_S = 5
 
 
 @main.command("demo")
 @click.option(
     "--fault",
-    type=click.Choice(["db-crash", "disk-full", "client-net"]),
-    default="db-crash",
+    type=click.Choice(["primary-off", "db-crash", "disk-full", "client-net"]),
+    default="primary-off",
     show_default=True,
-    help="What breaks in the lab hospital before the SOP runs.",
+    help="What breaks in the lab hospital before the SOP runs (primary-off ends in a failover).",
+)
+@click.option(
+    "--window",
+    default="60s",
+    show_default=True,
+    help="The repair window before the failover (the hospital's is 60 minutes; short for the demo).",
 )
 @click.option(
     "--lang",
@@ -33,45 +46,50 @@ from orchestrator.lab import faults, lab, topology
 )
 @click.pass_context
 @handle_errors
-def demo(ctx: click.Context, fault: str, lang: str) -> None:
+def demo(ctx: click.Context, fault: str, window: str, lang: str) -> None:
     """The main job on the built-in hospital: break it, run the SOP, print the report.
 
-    Lab up (if needed) -> the registration desk keeps registering visits -> a fault ->
-    `incident open --reporter kasir-01` -> triage, server check, paper-mode notice, repair,
-    verification from every PC, back-to-normal notice -> the evaluation report. Runs again
-    cleanly: an earlier demo's leftovers are healed and closed first.
+    A fresh lab -> the nightly backup on the external disk -> the registration desk registers
+    visits -> binlogs shipped to the disk -> a fault (default: the main server loses power) ->
+    `incident open --reporter kasir-01` with a short repair window and the auto failover policy ->
+    triage, server check, paper-mode notice, repair attempts while the standby is pre-staged, the
+    failover at the deadline, verification from every PC, the back-to-normal notice -> the service
+    IP guard -> the evaluation report. Runs again cleanly: every run starts from a fresh lab.
     """
+    window_s = settings.parse_duration(window)
     state = lab.load_state()
-    if state is None or state.get("phase") != "ready":
-        started = time.monotonic()
-        lab.up(topology.LabSpec(), progress)
-        progress(f"lab up in {time.monotonic() - started:.0f} s")
-    elif state.get("faults"):
-        progress("healing what an earlier run left broken: " + ", ".join(state["faults"]))
-        faults.heal()
+    if state is not None:
+        progress("taking down the lab of an earlier run (every demo starts from a fresh hospital)")
+        lab.down(progress)
+    started = time.monotonic()
+    lab.up(topology.LabSpec(), progress)
+    progress(f"lab up in {time.monotonic() - started:.0f} s")
     ctx.obj["inventory"] = Path(lab.current()[1]["inventory"])
     engine = base.make_engine(ctx, RichUI())
     leftover = engine.active_incident()
     if leftover is not None:
         engine.close(leftover.id, "closed by `simrs demo`: left open by an earlier run", settings.operator())
+    _maintenance(engine, "backup", "the nightly backup onto the external disk (SIMRS-BACKUP)")
     render_status(lab.status())
-    if not lab.workload_running(lab.current()[0]):
-        lab.workload_start(0.5)
-        progress("the registration desk (pendaftaran-01) keeps registering visits through the service IP")
+    lab.workload_start(0.5)
+    progress("the registration desk (pendaftaran-01) keeps registering visits through the service IP")
+    time.sleep(BEFORE_SHIP_S)
+    _maintenance(engine, "binlog_ship", "shipping the binary logs to the external disk (every 5 min)")
+    time.sleep(AFTER_SHIP_S)
     host = "kasir-01" if fault == "client-net" else None
     faults.break_fault(fault, host, "dns")
+    outage_at = time.time()
     progress(
         f"[bold]lab fault: {fault}{' on ' + host if host else ''}[/] -- kasir-01 calls IT: "
         '"SIMRS tidak bisa dibuka"'
     )
-    incident_id = engine.open("kasir-01", "kasir tidak bisa membuka SIMRS (demo)", 300, None)
+    incident_id = engine.open("kasir-01", "kasir tidak bisa membuka SIMRS (demo)", window_s, "auto")
     inc = engine.drive(incident_id)
+    if "ip_takeover" in inc.failover_done:
+        facts, _ = engine.guard()
+        progress(f"service IP guard: {facts['detail']}")
     lab.workload_stop()
-    summary = lab.workload_summary(lab.current()[0])
-    progress(
-        f"workload: {summary['committed']} visits committed, {summary['errors']} attempts failed "
-        "during the outage (the desk used paper meanwhile)"
-    )
+    _workload_summary(inc, outage_at)
     if inc.phase in (procedure.Phase.RESOLVED,):
         engine.close(incident_id, f"lab fault {fault} (simrs demo)", settings.operator())
     render_status(lab.status())
@@ -80,3 +98,30 @@ def demo(ctx: click.Context, fault: str, lang: str) -> None:
     )
     render_incident(engine.incident(incident_id), as_json=False)
     sys.exit(procedure.exit_code(engine.incident(incident_id)))
+
+
+def _maintenance(engine: Engine, playbook: str, what: str) -> None:
+    progress(what)
+    result = engine.gateway.run(playbook, timeout=600)
+    if not result.ok:
+        raise SimrsError(f"{playbook} failed in the lab: {result.explanation}")
+
+
+def _workload_summary(inc: procedure.Incident, outage_at: float) -> None:
+    """The desk's own record against what the failover restored: the visits lost (the RPO)."""
+    spec = lab.current()[0]
+    records = lab.workload_record(spec)
+    committed = [r for r in records if "no_rawat" in r]
+    before = [r for r in committed if float(r.get("t", 0)) < outage_at]
+    progress(
+        f"workload: {len(committed)} visits committed, {len(records) - len(committed)} attempts failed "
+        "during the outage (the desk used paper meanwhile)"
+    )
+    restore = next(iter(((inc.failover_facts.get("restore") or {}).get("hosts") or {}).values()), {})
+    last = (restore.get("last_visit") or {}).get("no_rawat")
+    if last and before:
+        lost = [r for r in before if r["no_rawat"] > last]
+        progress(
+            f"before the power cut the desk's last visit was {before[-1]['no_rawat']}; the standby's data "
+            f"ends at {last}: {len(lost)} visits to re-enter from paper (RPO {restore.get('rpo_seconds')} s)"
+        )

@@ -225,16 +225,27 @@ def _pick(engine: Engine, incident_id: str | None) -> str:
 @click.option("--note", default="", help="What the user said.")
 @click.option("--window", help="Repair window before failover (e.g. 2m; default from the inventory, 60m).")
 @click.option("--policy", type=click.Choice(["approve", "auto"]), help="Failover policy for this incident.")
+@click.option(
+    "--prestage/--no-prestage",
+    default=None,
+    help="Ready the standby during the repair window (default: the inventory's simrs_prestage, true).",
+)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 @handle_errors
 def incident_open(
-    ctx: click.Context, reporter: str, note: str, window: str | None, policy: str | None, as_json: bool
+    ctx: click.Context,
+    reporter: str,
+    note: str,
+    window: str | None,
+    policy: str | None,
+    prestage: bool | None,
+    as_json: bool,
 ) -> None:
     """Open an incident for a PC that cannot reach the SIMRS, and run the SOP."""
     window_s = settings.parse_duration(window) if window else None
     engine = base.make_engine(ctx, RichUI(quiet=as_json))
-    incident_id = engine.open(reporter, note, window_s, policy)
+    incident_id = engine.open(reporter, note, window_s, policy, prestage)
     if not as_json:
         progress(f"opened {incident_id} (reported by {reporter})")
     _finish(engine.drive(incident_id), as_json)

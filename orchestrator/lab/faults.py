@@ -7,6 +7,7 @@
 | client-net HOST  | that PC loses its route, its SIMRS name, or its address   | re-apply its config   |
 | backup-corrupt   | bytes flipped in the newest backup on the external disk   | original bytes back   |
 | disk-missing     | the external backup disk is unplugged from both servers   | plug it in again      |
+| standby-dead     | the standby cannot be switched on (gone from its driver)  | make it switchable    |
 
 Active faults are kept in the lab state, so ``heal`` undoes exactly what ``break`` did.
 """
@@ -20,7 +21,18 @@ from pathlib import Path
 from orchestrator.lab import lab, paths, topology
 from orchestrator.lab.podman import LabError
 
-FAULTS = ("primary-off", "db-crash", "disk-full", "client-net", "backup-corrupt", "disk-missing")
+FAULTS = (
+    "primary-off",
+    "db-crash",
+    "disk-full",
+    "client-net",
+    "backup-corrupt",
+    "disk-missing",
+    "standby-dead",
+)
+STANDBY = "simrs-standby"
+# The standby's power driver (podman) no longer finds it: like a PSU that does not start.
+DEAD_STANDBY = "simrs-standby-dead"
 CLIENT_NET_MODES = ("route", "dns", "address")
 FILLER_DIR = "/data/log/simrs"
 CORRUPT_BYTES = 64
@@ -74,6 +86,10 @@ def break_fault(fault: str, host: str | None = None, mode: str = "route") -> dic
     elif fault == "disk-missing":
         for server in ("simrs-primary", "simrs-standby"):
             lab.detach_backup_disk(server)
+    elif fault == "standby-dead":
+        if lab.container_state(STANDBY) == "running":
+            lab.podman.run("kill", STANDBY)
+        lab.podman.run("rename", STANDBY, DEAD_STANDBY)
     state["faults"][key] = record
     lab.save_state(state)
     return {"fault": key, **record}
@@ -127,6 +143,9 @@ def _heal_one(spec: topology.LabSpec, fault: str, host: str | None, record: dict
     elif fault == "disk-missing":
         for server in ("simrs-primary", "simrs-standby"):
             lab.attach_backup_disk(server)
+    elif fault == "standby-dead":
+        if lab.container_state(DEAD_STANDBY) is not None:
+            lab.podman.run("rename", DEAD_STANDBY, STANDBY)
     elif fault == "backup-corrupt":
         path = Path(record["path"])
         original = base64.b64decode(record["original"])

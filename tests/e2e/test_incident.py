@@ -151,7 +151,7 @@ def test_primary_off_runs_out_the_window_and_resume_keeps_the_deadline(home, hea
     assert simrs("lab", "break", "primary-off").returncode == 0
     env = {**os.environ, "SIMRS_HOME": str(home)}
     proc = subprocess.Popen(
-        [SIMRS, "incident", "open", "--reporter", "kasir-01", "--window", "90s"],
+        [SIMRS, "incident", "open", "--reporter", "kasir-01", "--window", "90s", "--no-prestage"],
         cwd=REPO,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -7,6 +7,7 @@ import sqlite3
 
 import pytest
 
+from orchestrator import procedure
 from orchestrator.ansible import HostOutcome, PlayResult
 from orchestrator.engine import (
     ConfigError,
@@ -433,3 +434,265 @@ def test_the_restore_step_gets_the_outage_time_for_the_rpo():
     inc = replay("INC-1", CONFIRMED)
     assert failover_extravars("restore", inc) == {"restore_outage_at": "1970-01-01T00:00:10Z"}
     assert failover_extravars("fence", inc) == {}
+
+
+# ---- pre-staging, the takeover, manual failover, the IP guard ----------------------------------
+
+DOWN = HostOutcome("simrs-primary", False, True, "x", "gone")
+PRESTAGE_READY = result(
+    "prestage",
+    {
+        "simrs-standby": {
+            "restore": {
+                "set": "20261126T010000Z-dump",
+                "created_at": "2026-11-26T01:00:00Z",
+                "age_seconds": 60,
+            },
+            "holds_service_ip": False,
+        },
+        "localhost": {"ok": True, "address": "198.18.0.12", "served_by": "simrs-standby"},
+    },
+)
+PRESTAGE_NO_DISK = result(
+    "prestage",
+    {},
+    {"simrs-standby": HostOutcome("simrs-standby", False, False, "restore", "no backup disk at /media/x")},
+    status="failed",
+)
+
+
+def step_data(step: str) -> dict:
+    host = {"fence": "simrs-primary", "verify": "localhost"}.get(step, "simrs-standby")
+    return {host: {"ok": True, "detail": f"{step} done"}}
+
+
+TAKEOVER_OK = PlayResult(
+    "failover",
+    "successful",
+    0,
+    {},
+    {},
+    published={
+        f"simrs_failover_{s}": step_data(s)
+        for s in ("fence", "power_on", "restore", "ip_takeover", "start", "verify")
+    },
+)
+
+
+def outage_script(**extra):
+    return {
+        "triage": [triage_all(False, False)],
+        "server_check": [result("server_check", {}, {"simrs-primary": DOWN})],
+        "notify": [NOTIFY_OK],
+        "server_repair": [result("server_repair", {}, {"simrs-primary": DOWN})],
+        **extra,
+    }
+
+
+def test_prestaging_runs_beside_the_repair_and_the_takeover_is_one_run(tmp_path):
+    engine, gw, _clock = make(
+        tmp_path,
+        outage_script(prestage=[PRESTAGE_READY], failover=[TAKEOVER_OK]),
+        window_s=60,
+        prestage=True,
+        polls=3,
+        policy="auto",
+    )
+    incident_id = engine.open("kasir-01")
+    inc = engine.drive(incident_id)
+    names = [c[0] for c in gw.calls]
+    # Started right after the outage was confirmed, before the paper notice and the repairs.
+    assert names[:4] == ["triage", "server_check", "start:prestage", "notify"]
+    assert names.count("start:prestage") == 1
+    # The takeover of a ready standby is one run of failover.yml, journaled step by step.
+    assert "failover" in names
+    assert not any(n.startswith("failover_") for n in names)
+    kinds = [e.kind for e in engine.journal.events(incident_id)]
+    assert kinds.index("prestage") < kinds.index("pending_failover")
+    assert [e.data["step"] for e in engine.journal.events(incident_id) if e.kind == "failover_step"] == list(
+        procedure.FAILOVER_STEPS
+    )
+    assert inc.phase == Phase.RESOLVED
+    assert inc.standby["state"] == "ready"
+    assert procedure.standby_readiness(inc).startswith("standby ready, backup of 01:00")
+    assert inc.notices == ("outage_paper_mode", "restored_on_standby")
+
+
+def test_the_failover_waits_for_a_running_prestage_instead_of_redoing_it(tmp_path):
+    engine, _gw, _clock = make(
+        tmp_path,
+        outage_script(prestage=[PRESTAGE_READY], failover=[TAKEOVER_OK]),
+        window_s=60,
+        prestage=True,
+        polls=10_000,  # never done by itself: the failover must wait for it
+        policy="auto",
+    )
+    incident_id = engine.open("kasir-01")
+    inc = engine.drive(incident_id)
+    kinds = [e.kind for e in engine.journal.events(incident_id)]
+    assert kinds.index("prestage") < kinds.index("failover_step")
+    assert inc.phase == Phase.RESOLVED
+
+
+def test_a_standby_not_ready_fails_over_step_by_step(tmp_path):
+    steps = {f"failover_{s}": [result(f"failover_{s}", step_data(s))] for s in procedure.FAILOVER_STEPS}
+    engine, gw, _ = make(
+        tmp_path,
+        outage_script(prestage=[PRESTAGE_NO_DISK], **steps),
+        window_s=60,
+        prestage=True,
+        policy="auto",
+    )
+    inc = engine.drive(engine.open("kasir-01"))
+    assert inc.standby["state"] == "not_ready"
+    assert "no backup disk" in inc.standby["detail"]
+    assert [c[0] for c in gw.calls if c[0].startswith("failover")] == [
+        f"failover_{s}" for s in procedure.FAILOVER_STEPS
+    ]
+    assert inc.phase == Phase.RESOLVED
+
+
+def test_a_takeover_that_stops_blocks_at_that_step_and_resumes_step_by_step(tmp_path):
+    published = {f"simrs_failover_{s}": step_data(s) for s in ("fence", "power_on", "restore")}
+    stopped = PlayResult(
+        "failover",
+        "failed",
+        2,
+        {
+            "simrs-standby": HostOutcome(
+                "simrs-standby", False, False, "ip_takeover", "198.18.0.10 answered by aa:bb"
+            )
+        },
+        {},
+        explanation="simrs-standby: 198.18.0.10 answered by aa:bb",
+        published=published,
+    )
+    script = outage_script(
+        prestage=[PRESTAGE_READY],
+        failover=[stopped],
+        **{f"failover_{s}": [result(f"failover_{s}", step_data(s))] for s in procedure.FAILOVER_STEPS},
+    )
+    engine, gw, _ = make(tmp_path, script, window_s=60, prestage=True, policy="auto")
+    incident_id = engine.open("kasir-01")
+    inc = engine.drive(incident_id)
+    assert inc.phase == Phase.FAILOVER
+    assert inc.failover_done == ("fence", "power_on", "restore")
+    assert inc.failover_blocked["step"] == "ip_takeover"
+    assert "answered by aa:bb" in inc.failover_blocked["detail"]
+    engine.retry_blocked(incident_id, "ops")
+    inc = engine.drive(incident_id)
+    assert inc.phase == Phase.RESOLVED
+    after = [c[0] for c in gw.calls][[c[0] for c in gw.calls].index("failover") + 1 :]
+    assert [n for n in after if n.startswith("failover_")] == [
+        "failover_ip_takeover",
+        "failover_start",
+        "failover_verify",
+    ]
+
+
+def test_a_repair_that_works_returns_the_prestaged_standby_to_cold(tmp_path):
+    engine, gw, _ = make(
+        tmp_path,
+        {
+            "triage": [triage_all(False, False), triage_all(True, True)],
+            "server_check": [
+                result("server_check", {"simrs-primary": {"reachable": True, "problems": ["db_down"]}})
+            ],
+            "notify": [NOTIFY_OK],
+            "prestage": [PRESTAGE_READY],
+            "server_repair": [result("server_repair", {"simrs-primary": {"healthy": True, "actions": []}})],
+            "standby_cold": [
+                result("standby_cold", {"simrs-standby": {"state_after": "off", "detail": "off"}})
+            ],
+        },
+        prestage=True,
+        polls=2,
+    )
+    inc = engine.drive(engine.open("kasir-01"))
+    names = [c[0] for c in gw.calls]
+    assert names[-1] == "standby_cold"
+    assert inc.phase == Phase.RESOLVED
+    assert inc.standby["state"] == "cold"
+    assert not any(n.startswith("failover") for n in names)
+
+
+def test_an_interrupted_drive_cancels_the_prestage_and_resume_runs_it_again(tmp_path):
+    script = outage_script(prestage=[PRESTAGE_READY])
+    engine, gw, _ = make(tmp_path, script, window_s=600, prestage=True, polls=10_000)
+    incident_id = engine.open("kasir-01")
+    real_run = gw.run
+
+    def interrupt_at_repair(playbook, **kwargs):
+        if playbook == "server_repair":
+            raise KeyboardInterrupt
+        return real_run(playbook, **kwargs)
+
+    gw.run = interrupt_at_repair
+    jobs = []
+    real_start = gw.start
+    gw.start = lambda playbook, **kw: jobs.append(real_start(playbook, **kw)) or jobs[-1]
+    with pytest.raises(KeyboardInterrupt):
+        engine.drive(incident_id)
+    assert jobs[0].canceled
+    inc = engine.incident(incident_id)
+    assert inc.standby["state"] == "preparing"
+    assert procedure.prestage_due(inc)
+    gw.run = real_run
+    gw.polls = 0
+    engine.drive(incident_id)
+    assert len(jobs) == 2  # started again on resume: pre-staging is safe to repeat
+
+
+def test_manual_failover_tells_the_units_first_then_runs_every_step(tmp_path):
+    steps = {f"failover_{s}": [result(f"failover_{s}", step_data(s))] for s in procedure.FAILOVER_STEPS}
+    engine, gw, _ = make(tmp_path, {"notify": [NOTIFY_OK], **steps})
+    with pytest.raises(JournalError, match="--reason"):
+        engine.open_failover("ops", " ")
+    incident_id = engine.open_failover("ops", "server motherboard dead")
+    inc = engine.drive(incident_id)
+    names = [c[0] for c in gw.calls]
+    assert names[0] == "notify"
+    assert gw.calls[0][1]["extravars"]["notify_event"] == "outage_paper_mode"
+    assert names[1:7] == [f"failover_{s}" for s in procedure.FAILOVER_STEPS]
+    assert inc.phase == Phase.RESOLVED
+    assert inc.approved_by == "ops"
+    assert inc.manual_failover == {"by": "ops", "reason": "server motherboard dead"}
+    with pytest.raises(JournalError, match="nothing to fail over to"):
+        Engine(engine.journal, gw, Hospital(CLIENTS, "simrs-primary", None, 60, "approve")).open_failover(
+            "x", "y"
+        )
+
+
+def test_the_guard_journals_what_it_saw_in_the_failover_incident(tmp_path):
+    steps = {f"failover_{s}": [result(f"failover_{s}", step_data(s))] for s in procedure.FAILOVER_STEPS}
+    guard = result(
+        "ip_guard",
+        {
+            "localhost": {
+                "ok": True,
+                "owners": ["simrs-standby"],
+                "macs": ["aa"],
+                "expected": "simrs-standby",
+                "detail": "only simrs-standby answers for 198.18.0.10",
+            },
+            "simrs-primary": {
+                "answers": True,
+                "holds_service_ip": False,
+                "done": ["stopped the SIMRS (not the owner)"],
+            },
+        },
+    )
+    engine, gw, _ = make(tmp_path, {"notify": [NOTIFY_OK], "ip_guard": [guard], **steps})
+    _facts, none = engine.guard()
+    assert none is None
+    assert gw.calls[-1][1]["extravars"] == {"ip_guard_owner": "simrs-primary"}
+    incident_id = engine.open_failover("ops", "dead")
+    engine.drive(incident_id)
+    _facts, where = engine.guard()
+    assert where == incident_id
+    assert gw.calls[-1][1]["extravars"] == {"ip_guard_owner": "simrs-standby"}
+    entry = [e for e in engine.journal.events(incident_id) if e.kind == "ip_guard"][-1]
+    assert entry.data["done"] == ["stopped the SIMRS (not the owner)"]
+    assert entry.data["owners"] == ["simrs-standby"]
+    with pytest.raises(JournalError, match="--owner"):
+        engine.guard("kasir-01")

@@ -1,0 +1,108 @@
+"""`simrs failover` (SOP 4b on its own), `simrs guard` (never two owners of the service IP)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from orchestrator import procedure, settings
+from orchestrator.cli import base
+from orchestrator.cli.base import err, handle_errors, main, out
+from orchestrator.cli.incident_cmd import RichUI, render_incident
+from orchestrator.journal import JournalError
+
+
+@main.command("failover")
+@click.option("--reason", default="", help="Why the SIMRS moves to the standby (goes into the report).")
+@click.option("--dry-run", is_flag=True, help="Print the plan and check what can be checked; change nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (scheduled or scripted use).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handle_errors
+def failover(ctx: click.Context, reason: str, dry_run: bool, yes: bool, as_json: bool) -> None:
+    """SOP 4b on its own: fence the main server, power on the standby, restore the newest good backup,
+    give the standby the service IP, start and verify the SIMRS, tell the users.
+
+    Inside an open incident use `simrs incident failover-now` / `approve` instead: this command is
+    for when a person has already decided that the main server is lost."""
+    engine = base.make_engine(ctx, RichUI(quiet=as_json))
+    if dry_run:
+        plan = engine.failover_plan()
+        if as_json:
+            click.echo(json.dumps(plan, indent=2, default=str))
+        else:
+            render_plan(plan)
+        sys.exit(0 if plan["ready"] else 1)
+    if not reason.strip():
+        raise JournalError("say why the SIMRS moves to the standby: --reason TEXT (it goes into the report)")
+    h = engine.hospital
+    if not yes:
+        if not sys.stdin.isatty():
+            raise JournalError(
+                "not a terminal: confirm the failover with --yes (or look first with --dry-run)"
+            )
+        click.confirm(
+            f"Fence {h.primary} (it is switched off) and move the SIMRS to {h.standby}?", abort=True, err=True
+        )
+    incident_id = engine.open_failover(settings.operator(), reason)
+    err.print(f"opened {incident_id}: failover to {h.standby} ({reason})")
+    inc = engine.drive(incident_id)
+    render_incident(inc, as_json)
+    sys.exit(procedure.exit_code(inc))
+
+
+def render_plan(plan: dict) -> None:
+    out.print(
+        f"[bold]failover plan[/]: {plan['primary']} -> {plan['standby']} (service IP {plan['service_ip']})"
+    )
+    for i, step in enumerate(plan["steps"], 1):
+        out.print(f"  {i}. {step['step']:12} {step['what']}")
+        if step.get("check"):
+            mark = "[green]ok[/]" if step["check"]["ok"] else "[red]PROBLEM[/]"
+            out.print(f"     {mark} {step['check']['detail']}")
+    backup = plan.get("backup")
+    if backup:
+        out.print(
+            f"backup to restore: {backup.get('set')} of {backup.get('created_at')} "
+            f"({backup.get('age')} old)"
+            + (" [yellow]newer bad sets skipped[/]" if backup.get("skipped_bad") else "")
+        )
+    for note in plan["notes"]:
+        out.print(f"[yellow]note[/]: {note}")
+    out.print(
+        "[green]ready to fail over[/]" if plan["ready"] else "[red]not ready: see the problems above[/]"
+    )
+
+
+@main.command("guard")
+@click.option(
+    "--owner", help="The server that must hold the service IP (default: the standby after a failover)."
+)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handle_errors
+def guard(ctx: click.Context, owner: str | None, as_json: bool) -> None:
+    """Never two owners of the service IP: see who answers for it (ARP from every PC), take it from any
+    server that is not its owner and stop the SIMRS there; journaled in the failover's incident."""
+    engine = base.make_engine(ctx)
+    facts, incident_id = engine.guard(owner)
+    if as_json:
+        click.echo(json.dumps({"incident": incident_id, **facts}, indent=2, default=str))
+    else:
+        mark = "[green]ok[/]" if facts["ok"] else "[red]PROBLEM[/]"
+        out.print(f"{mark} {facts['detail']}")
+        for host, s in sorted(facts["servers"].items()):
+            state = (
+                "silent"
+                if not s.get("answers")
+                else (
+                    f"holds the service IP: {bool(s.get('holds_service_ip'))}, "
+                    f"SIMRS running: {bool(s.get('simrs_running'))}"
+                )
+            )
+            out.print(f"  {host:16} {state}{'; done: ' + ', '.join(s['done']) if s.get('done') else ''}")
+        if incident_id:
+            out.print(f"journaled in {incident_id}")
+    sys.exit(0 if facts["ok"] else 1)

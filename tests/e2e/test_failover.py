@@ -1,0 +1,274 @@
+"""SOP 4b end to end in the lab: the real CLI, real Ansible, real containers, real ARP.
+
+Every test starts from a fresh lab (the one before it may have left the standby serving) and
+leaves a fresh one behind. Each has its own journal (SIMRS_HOME). What is checked is the hospital
+itself: who answers for the service IP, which server each PC's SIMRS client is served by, the
+visits in the restored data against the registration desk's own record."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from orchestrator import procedure
+from orchestrator.ansible import AnsibleGateway, PlayResult
+from orchestrator.journal import Journal
+from orchestrator.lab import lab as lab_mod
+from orchestrator.lab import podman
+from tests.e2e.conftest import REPO, SIMRS, clients, simrs, status
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("SIMRS_HOME", str(tmp_path / "simrs"))
+    return tmp_path / "simrs"
+
+
+def fresh_lab() -> None:
+    assert simrs("lab", "down", timeout=300).returncode in (0, 2)
+    res = simrs("lab", "up", timeout=900)
+    assert res.returncode == 0, res.stderr
+
+
+@pytest.fixture
+def fresh(lab):
+    """A fresh lab for this test, and a fresh one after it for the tests that follow."""
+    fresh_lab()
+    yield
+    fresh_lab()
+
+
+def play(name: str, runs: Path, **extravars) -> PlayResult:
+    """A playbook through the project's own gateway (as `simrs` runs them), against the lab."""
+    gateway = AnsibleGateway(lab_mod.REPO_INVENTORY, runs, envvars=podman.extra_env())
+    result = gateway.run(name, extravars=extravars, timeout=900)
+    assert result.ok, f"{name}: {result.explanation}"
+    return result
+
+
+def incident_json(*args: str, timeout: float = 1200) -> tuple[int, dict, str]:
+    res = simrs(*args, "--json", timeout=timeout)
+    try:
+        view = json.loads(res.stdout)
+    except json.JSONDecodeError:
+        view = {}
+    return res.returncode, view, res.stderr
+
+
+def workload_record() -> list[dict]:
+    return [r for r in lab_mod.workload_record(lab_mod.LabSpec()) if "no_rawat" in r]
+
+
+def served_by() -> dict[str, str | None]:
+    return {name: c.get("served_by") for name, c in clients(status()).items()}
+
+
+def check_rpo_against_the_desk_record(view: dict, fo: dict, shipped_at: float, outage_at: float) -> None:
+    # The restored data against the desk's own record: every visit committed before the binlogs
+    # were shipped is there; only visits of the last shipping interval are lost.
+    record = workload_record()
+    last = fo["last_visit"]["no_rawat"]
+    before_outage = [r for r in record if r["t"] < outage_at and r.get("server") == "simrs-primary"]
+    lost = [r for r in before_outage if r["no_rawat"] > last]
+    kept = [r for r in before_outage if r["no_rawat"] <= last]
+    assert kept, "nothing of the workload was restored"
+    assert all(r["t"] >= shipped_at - 1.5 for r in lost), "a visit shipped before the outage was lost"
+    assert all(r["t"] < shipped_at + 1.5 for r in kept)
+    # The reported RPO is the outage time against the newest restored visit (jam_reg: 1 s steps).
+    last_t = next(r["t"] for r in record if r["no_rawat"] == last)
+    assert abs((view["outage_confirmed_at"] - last_t) - fo["rpo_seconds"]) <= 2.5
+
+
+def check_the_old_primary_comes_back_without_the_ip(home: Path, incident: str) -> None:
+    # The old primary comes back: it must not take the service IP; the guard says what it saw and did.
+    assert simrs("lab", "heal", "primary-off", timeout=300).returncode == 0
+    assert status()["service_ip_owners"] == ["simrs-standby"]
+    res = simrs("guard", "--json", timeout=300)
+    assert res.returncode == 0, res.stderr
+    guard = json.loads(res.stdout)
+    assert guard["incident"] == incident
+    assert guard["owners"] == ["simrs-standby"]
+    primary = guard["servers"]["simrs-primary"]
+    assert primary["answers"]
+    assert not primary["holds_service_ip"]
+    assert primary["service_ip_unit"] == "failed"  # its boot-time duplicate check refused the address
+    assert "stopped the SIMRS (not the owner)" in primary["done"]
+    entry = [e for e in Journal(home / "journal.sqlite").events(incident) if e.kind == "ip_guard"]
+    assert entry
+    assert entry[-1].data["owners"] == ["simrs-standby"]
+    assert set(served_by().values()) == {"simrs-standby"}
+
+
+def test_failover_restores_the_last_good_backup_replays_binlogs_and_never_shares_the_ip(home, fresh):
+    runs = home / "e2e-runs"
+    good = play("backup", runs).data["simrs-primary"]["set"]
+    assert simrs("lab", "workload", "start").returncode == 0
+    time.sleep(4)
+    newest = play("backup", runs).data["simrs-primary"]["set"]
+    assert newest != good
+    assert simrs("lab", "break", "backup-corrupt").returncode == 0  # the newest set is damaged
+    time.sleep(4)
+    shipped_at = time.time()
+    play("binlog_ship", runs)
+    time.sleep(3)
+    assert simrs("lab", "break", "primary-off").returncode == 0
+    outage_at = time.time()
+    assert simrs("lab", "break", "disk-missing").returncode == 0  # and nobody plugged the disk in
+
+    rc, view, err = incident_json(
+        "incident", "open", "--reporter", "kasir-01", "--window", "20s", "--policy", "auto"
+    )
+    assert rc == 3, err  # stopped, waiting for a person
+    assert view["phase"] == "FAILOVER"
+    assert view["standby"]["state"] == "not_ready"  # the pre-staging could not restore either
+    blocked = view["failover"]["blocked"]
+    assert blocked["step"] == "restore"
+    assert "disk" in blocked["detail"].lower()
+    assert view["failover"]["done"] == ["fence", "power_on"]
+    assert "simrs-standby" not in served_by().values()
+
+    assert simrs("lab", "heal", "disk-missing").returncode == 0
+    rc, view, err = incident_json("incident", "resume", timeout=1200)
+    assert rc == 0, err
+    assert view["phase"] == "RESOLVED"
+    fo = view["failover"]
+    assert fo["done"] == list(procedure.FAILOVER_STEPS)
+    # The corrupt newest set was skipped, loudly; the good one restored; the binlogs replayed.
+    assert fo["restored_set"] == good
+    assert [b["set"] for b in fo["skipped_bad"]] == [newest]
+    assert fo["rpo_anchor"]["source"] == "binlog"
+
+    check_rpo_against_the_desk_record(view, fo, shipped_at, outage_at)
+
+    # Every PC's own SIMRS client is served by the standby through the service IP.
+    data = status()
+    assert data["service_ip_owners"] == ["simrs-standby"]
+    assert set(served_by().values()) == {"simrs-standby"}
+    # Users were told, on every channel.
+    events = [p["json"]["event"] for p in lab_mod.inbox()["webhook"] if p.get("json")]
+    assert events.count("restored_on_standby") == 1
+
+    # failover.yml a second time changes nothing.
+    again = play("failover", runs)
+    assert sum(again.changed.values()) == 0, again.changed
+
+    check_the_old_primary_comes_back_without_the_ip(home, view["id"])
+    simrs("lab", "workload", "stop")
+
+
+def test_killed_at_every_failover_step_and_a_dead_standby_still_end_verified(home, fresh):
+    runs = home / "e2e-runs"
+    play("backup", runs)
+    assert simrs("lab", "break", "primary-off").returncode == 0
+    assert simrs("lab", "break", "standby-dead").returncode == 0
+
+    # The standby does not come up: the failover stops at power_on and says so.
+    rc, view, err = incident_json(
+        "incident", "open", "--reporter", "kasir-01", "--window", "10s", "--policy", "auto", "--no-prestage"
+    )
+    assert rc == 3, err
+    assert view["failover"]["blocked"]["step"] == "power_on"
+    assert "simrs-standby" in view["failover"]["blocked"]["detail"]
+    incident = view["id"]
+    assert simrs("lab", "heal", "standby-dead").returncode == 0
+
+    # Then the orchestrator is killed (SIGKILL) while each remaining step runs, and resumed.
+    journal = Journal(home / "journal.sqlite")
+    env = {**os.environ, "SIMRS_HOME": str(home)}
+    killed_at = []
+    for step in ("power_on", "restore", "ip_takeover", "start", "verify"):
+        inc = procedure.replay(incident, journal.events(incident))
+        if step in inc.failover_done:
+            continue
+        proc = subprocess.Popen(
+            [SIMRS, "incident", "resume", incident],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and proc.poll() is None:
+            started = [e for e in journal.events(incident) if e.kind == "action_started"]
+            if (
+                started
+                and started[-1].data.get("event") == step
+                and started[-1].data.get("action") == "failover_step"
+            ):
+                time.sleep(1.5)  # well inside the step
+                break
+            time.sleep(0.2)
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            killed_at.append(step)
+        proc.wait()
+        time.sleep(2)  # the runner's child sees its terminal close
+    assert len(killed_at) >= 3, killed_at
+
+    rc, view, err = incident_json("incident", "resume", incident, timeout=1200)
+    assert rc == 0, err
+    assert view["phase"] == "RESOLVED"
+    assert view["failover"]["done"] == list(procedure.FAILOVER_STEPS)
+    # No restore on top of a partial one: a restore that was cut off left nothing behind.
+    dbs = subprocess.run(
+        ["podman", "exec", "simrs-standby", "mariadb", "-N", "-e", "SHOW DATABASES"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert not [d for d in dbs if "__restore" in d], dbs
+    assert status()["service_ip_owners"] == ["simrs-standby"]
+    assert set(served_by().values()) == {"simrs-standby"}
+
+
+def test_dry_run_then_a_repair_that_works_returns_the_prestaged_standby_to_cold(home, fresh):
+    runs = home / "e2e-runs"
+    play("backup", runs)
+    # The plan, in check mode: nothing moves.
+    res = simrs("failover", "--dry-run", "--json", timeout=600)
+    plan = json.loads(res.stdout)
+    assert [s["step"] for s in plan["steps"]] == list(procedure.FAILOVER_STEPS)
+    assert plan["steps"][0]["check"]["ok"], plan
+    assert any("off" in n for n in plan["notes"])  # the cold standby stays off in check mode
+    assert status()["service_ip_owners"] == ["simrs-primary"]
+    assert lab_mod.container_state("simrs-primary") == "running"
+    assert lab_mod.container_state("simrs-standby") != "running"
+
+    # The database crashes; the repair fixes it while the standby is being pre-staged.
+    owners: list[list[str]] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            owners.append(status()["service_ip_owners"])
+            stop.wait(2)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    assert simrs("lab", "break", "db-crash").returncode == 0
+    watcher.start()
+    try:
+        rc, view, err = incident_json(
+            "incident", "open", "--reporter", "kasir-01", "--window", "5m", "--policy", "approve"
+        )
+    finally:
+        stop.set()
+        watcher.join(timeout=30)
+    assert rc == 0, err
+    assert view["phase"] == "RESOLVED"
+    assert view["standby"]["state"] == "cold", view["standby"]
+    events = [e.kind for e in Journal(home / "journal.sqlite").events(view["id"])]
+    assert "prestage_started" in events
+    assert "prestage" in events
+    assert events.index("standby_cold") > events.index("prestage")
+    assert "failover_step" not in events
+    assert lab_mod.container_state("simrs-standby") != "running"
+    assert owners
+    assert all(o == ["simrs-primary"] for o in owners if o), owners  # the standby never held it
+    assert set(served_by().values()) == {"simrs-primary"}
