@@ -65,6 +65,18 @@ TEXT: dict[str, dict[str, str]] = {
         "minutes": "menit",
         "seconds": "detik",
         "open": "belum selesai",
+        "failover": "PENGALIHAN KE SERVER CADANGAN (SOP 4b)",
+        "fo_standby": "Kesiapan server cadangan",
+        "fo_backup": "Backup yang dipulihkan",
+        "fo_backup_time": "Waktu backup",
+        "fo_skipped": "Backup rusak yang dilewati",
+        "fo_last_visit": "Kunjungan terakhir dalam data yang dipulihkan",
+        "fo_rpo": "Data yang mungkin hilang (RPO)",
+        "fo_rpo_text": "kunjungan setelah waktu ini perlu diinput ulang dari formulir kertas",
+        "fo_steps": "Lama pengalihan per langkah",
+        "fo_step": "Langkah",
+        "fo_seconds": "Lama",
+        "fo_result": "Hasil",
     },
     "en": {
         "title": "SIMRS SERVER DOWNTIME: EVALUATION AND REPAIR REPORT",
@@ -96,6 +108,41 @@ TEXT: dict[str, dict[str, str]] = {
         "minutes": "min",
         "seconds": "s",
         "open": "not finished",
+        "failover": "FAILOVER TO THE STANDBY SERVER (SOP 4b)",
+        "fo_standby": "Standby readiness",
+        "fo_backup": "Backup restored",
+        "fo_backup_time": "Backup taken at",
+        "fo_skipped": "Corrupt backups skipped",
+        "fo_last_visit": "Last visit in the restored data",
+        "fo_rpo": "Data possibly lost (RPO)",
+        "fo_rpo_text": "visits after this time must be re-entered from the paper forms",
+        "fo_steps": "Failover time by step",
+        "fo_step": "Step",
+        "fo_seconds": "Time",
+        "fo_result": "Result",
+    },
+}
+
+STEP_TEXT = {
+    "id": {
+        "fence": "mengamankan server utama (dipastikan mati)",
+        "power_on": "menyalakan server cadangan",
+        "restore": "memulihkan backup terbaru dari hard disk eksternal",
+        "ip_takeover": "memindahkan IP server utama ke server cadangan",
+        "start": "menjalankan SIMRS di server cadangan",
+        "verify": "menguji SIMRS dari komputer admin dan semua komputer klien",
+        "takeover": "pengambilalihan oleh server cadangan yang sudah siap (semua langkah)",
+        "prestage": "menyiapkan server cadangan selama jendela perbaikan",
+    },
+    "en": {
+        "fence": "make sure the main server cannot serve (switched off)",
+        "power_on": "switch on the standby server",
+        "restore": "restore the newest good backup from the external disk",
+        "ip_takeover": "give the standby the main server's IP",
+        "start": "start the SIMRS on the standby",
+        "verify": "test the SIMRS from the admin machine and every client PC",
+        "takeover": "takeover by the pre-staged standby (every step)",
+        "prestage": "prepare the standby during the repair window",
     },
 }
 
@@ -214,6 +261,12 @@ def describe(ev: Event, lang: str) -> str | None:  # noqa: PLR0911, PLR0912
                 if en
                 else "unit pelayanan diberi tahu beralih ke sistem manual/kertas (SOP 4c)"
             )
+        if d.get("event") == "restored_on_standby":
+            return (
+                "units told the SIMRS is normal again (on the standby server)"
+                if en
+                else "unit pelayanan diberi tahu SIMRS normal kembali (di server cadangan)"
+            )
         if d.get("event", "").startswith("restored"):
             return (
                 "units told the SIMRS is normal again"
@@ -239,6 +292,9 @@ def describe(ev: Event, lang: str) -> str | None:  # noqa: PLR0911, PLR0912
             if en
             else "batas waktu perbaikan habis: menunggu persetujuan pengalihan ke server cadangan (SOP 4b)"
         )
+    standby = describe_failover(ev, lang)
+    if standby is not None:
+        return standby
     if ev.kind == "resolved":
         return "resolved" if en else "selesai"
     if ev.kind == "closed":
@@ -248,6 +304,102 @@ def describe(ev: Event, lang: str) -> str | None:  # noqa: PLR0911, PLR0912
             else f"ditutup oleh {d.get('by')}: {d.get('cause')}"
         )
     return None
+
+
+def describe_failover(ev: Event, lang: str) -> str | None:  # noqa: PLR0911
+    """Sentences for the failover's events (pre-staging, steps, the IP guard)."""
+    d = ev.data
+    en = lang == "en"
+    steps = STEP_TEXT[lang]
+    if ev.kind == "approved":
+        return f"failover approved by {d.get('by')}" if en else f"pengalihan disetujui oleh {d.get('by')}"
+    if ev.kind == "prestage_started":
+        return ("started: " if en else "dimulai: ") + steps["prestage"]
+    if ev.kind == "prestage":
+        if d.get("ok"):
+            return (
+                f"standby ready: backup {d.get('set')} restored and verified on its own address"
+                if en
+                else f"server cadangan siap: backup {d.get('set')} dipulihkan dan diuji di alamatnya sendiri"
+            )
+        return (
+            f"standby NOT ready: {d.get('detail')}"
+            if en
+            else f"server cadangan BELUM siap: {d.get('detail')}"
+        )
+    if ev.kind == "standby_cold":
+        return (
+            "standby switched off again (the main server was repaired)"
+            if en
+            else "server cadangan dimatikan kembali (server utama berhasil diperbaiki)"
+        )
+    if ev.kind == "failover_step":
+        what = steps.get(d.get("step", ""), d.get("step", "?"))
+        if d.get("ok"):
+            return f"SOP 4b: {what}: done" if en else f"SOP 4b: {what}: selesai"
+        return (
+            f"SOP 4b stopped at: {what}: {d.get('detail')}"
+            if en
+            else f"SOP 4b terhenti pada: {what}: {d.get('detail')}"
+        )
+    if ev.kind == "retry":
+        return (
+            f"{d.get('by')} resumed the failover at {d.get('step')}"
+            if en
+            else f"{d.get('by')} melanjutkan pengalihan pada langkah {d.get('step')}"
+        )
+    if ev.kind == "ip_guard":
+        done = "; ".join(
+            f"{h}: {', '.join(s.get('done', []))}"
+            for h, s in (d.get("servers") or {}).items()
+            if s.get("done")
+        )
+        text = ("service IP check: " if en else "pemeriksaan IP layanan: ") + str(d.get("detail", ""))
+        return text + (f" ({done})" if done else "")
+    return None
+
+
+def failover_summary(events: list[Event], inc: procedure.Incident, lang: str) -> dict[str, Any] | None:
+    """The failover section: the backup restored, its age, the data possibly lost, time by step."""
+    if not inc.failover_facts and not inc.standby:
+        return None
+    restore = next(iter(((inc.failover_facts.get("restore") or {}).get("hosts") or {}).values()), {})
+    rows = []
+    started: Event | None = None
+    prestage_started: Event | None = None  # runs beside the other actions
+    standby = "-"
+    for ev in events:
+        if ev.kind == "action_started":
+            started = ev
+        elif ev.kind == "prestage_started":
+            prestage_started = ev
+        elif ev.kind in ("prestage", "standby_cold"):
+            standby = describe_failover(ev, lang) or "-"
+            if ev.kind == "prestage" and prestage_started is not None:
+                rows.append(
+                    (STEP_TEXT[lang]["prestage"], round(ev.ts - prestage_started.ts), bool(ev.data.get("ok")))
+                )
+                prestage_started = None
+        elif ev.kind == "failover_step" and started is not None:
+            action = started.data.get("action")
+            key = "takeover" if action == "failover_takeover" else ev.data.get("step", "?")
+            if action == "failover_takeover" and rows and rows[-1][0] == STEP_TEXT[lang]["takeover"]:
+                continue  # one run, one row
+            rows.append((STEP_TEXT[lang].get(key, key), round(ev.ts - started.ts), bool(ev.data.get("ok"))))
+            if action != "failover_takeover":
+                started = None
+    anchor = restore.get("rpo_anchor") or {}
+    last = restore.get("last_visit") or {}
+    return {
+        "standby": standby,
+        "set": restore.get("set") or "-",
+        "created_at": restore.get("created_at") or "-",
+        "skipped": [f"{b.get('set')}: {b.get('problem')}" for b in restore.get("skipped_bad", [])],
+        "last_visit": f"{last.get('no_rawat', '-')} ({last.get('tgl_registrasi', '')} {last.get('jam_reg', '')})",
+        "rpo": _span(restore.get("rpo_seconds"), lang) if restore.get("rpo_seconds") is not None else "-",
+        "rpo_source": anchor.get("source", "-"),
+        "rows": rows,
+    }
 
 
 def context(incident_id: str, events: list[Event], hospital: dict[str, Any], lang: str) -> dict[str, Any]:
@@ -298,6 +450,7 @@ def context(incident_id: str, events: list[Event], hospital: dict[str, Any], lan
         "problems": problems,
         "measures": measures,
         "timeline": timeline,
+        "failover": failover_summary(events, inc, lang),
     }
 
 

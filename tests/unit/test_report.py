@@ -63,3 +63,56 @@ def test_english_html_report_is_escaped(journal, tmp_path):
 def test_bad_language_or_format_is_refused(journal, lang, fmt, message):
     with pytest.raises(ValueError, match=message):
         report.render("INC-20231124-001", journal.events("INC-20231124-001"), HOSPITAL, lang, fmt)
+
+
+def test_a_failover_gets_its_own_section_with_the_backup_the_rpo_and_the_time_by_step(tmp_path):
+    j = Journal(tmp_path / "j.sqlite")
+    t0 = 1_700_000_000.0
+    restore = {
+        "simrs-standby": {
+            "set": "20231124T010000Z-dump",
+            "created_at": "2023-11-24T01:00:00Z",
+            "skipped_bad": [{"set": "20231124T020000Z-dump", "problem": "sha256 mismatch: sik.sql.zst"}],
+            "last_visit": {
+                "no_rawat": "2023/11/24/000044",
+                "tgl_registrasi": "2023-11-24",
+                "jam_reg": "02:10:08",
+            },
+            "rpo_seconds": 38,
+            "rpo_anchor": {"source": "binlog"},
+        }
+    }
+    facts = [
+        ("opened", {"reporter": "kasir-01", "window_s": 60, "prestage": True}, 0),
+        ("server_check", {"reachable": False, "problems": ["host_unreachable"]}, 20),
+        ("prestage_started", {"standby": "simrs-standby"}, 21),
+        ("action_started", {"action": "notify"}, 22),
+        ("prestage", {"ok": False, "detail": "no backup disk mounted"}, 80),
+        ("pending_failover", {"reason": "x"}, 81),
+        ("approved", {"by": "policy:auto"}, 81),
+        ("action_started", {"action": "failover_step", "event": "fence"}, 82),
+        ("failover_step", {"step": "fence", "ok": True, "detail": "off"}, 90),
+        ("action_started", {"action": "failover_step", "event": "restore"}, 91),
+        ("failover_step", {"step": "restore", "ok": True, "detail": "", "hosts": restore}, 151),
+        ("notice", {"event": "restored_on_standby", "sent": True, "channels": {}}, 200),
+    ]  # fmt: skip
+    for kind, data, dt in facts:
+        j.append("INC-20231124-002", kind, data, ts=t0 + dt)
+    en = report.render("INC-20231124-002", j.events("INC-20231124-002"), HOSPITAL, "en", "md")
+    assert "FAILOVER TO THE STANDBY SERVER (SOP 4b)" in en
+    assert "| Backup restored | 20231124T010000Z-dump |" in en
+    assert "| Corrupt backups skipped | 20231124T020000Z-dump: sha256 mismatch: sik.sql.zst |" in en
+    assert "38 s (binlog)" in en
+    assert "| prepare the standby during the repair window | 59 s | - |" in en
+    assert "| restore the newest good backup from the external disk | 60 s | OK |" in en
+    assert "standby NOT ready: no backup disk mounted" in en
+    assert "units told the SIMRS is normal again (on the standby server)" in en
+    id_ = report.render("INC-20231124-002", j.events("INC-20231124-002"), HOSPITAL, "id", "html")
+    assert "PENGALIHAN KE SERVER CADANGAN (SOP 4b)" in id_
+    assert "memulihkan backup terbaru dari hard disk eksternal" in id_
+    assert "(di server cadangan)" in id_
+
+
+def test_a_report_without_failover_has_no_failover_section(journal):
+    text = report.render("INC-20231124-001", journal.events("INC-20231124-001"), HOSPITAL, "en", "md")
+    assert "FAILOVER TO THE STANDBY" not in text
