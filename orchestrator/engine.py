@@ -355,11 +355,14 @@ def failover_plan(result: PlayResult, h: Hospital) -> dict[str, Any]:
 
 
 def failover_extravars(step: str, inc: Incident) -> dict[str, Any]:
-    """What a failover step needs from the journal: the outage time for the RPO."""
-    if step == "restore" and inc.outage_confirmed_at is not None:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(inc.outage_confirmed_at))
-        return {"restore_outage_at": stamp}
-    return {}
+    """What a failover step needs from the journal: the outage time for the RPO; a person's word
+    that the primary is off (for a primary whose driver cannot see its power)."""
+    out: dict[str, Any] = {}
+    if step in ("restore", "all") and inc.outage_confirmed_at is not None:
+        out["restore_outage_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(inc.outage_confirmed_at))
+    if step in ("fence", "all") and inc.primary_confirmed_off:
+        out["fence_operator_confirmed_off"] = True
+    return out
 
 
 def notice_facts(result: PlayResult, event: str) -> dict[str, Any]:
@@ -591,7 +594,7 @@ class Engine:
             self._fact(inc.id, "standby_cold", standby_cold_facts(result, h.standby or ""))
         elif action.kind == "failover_takeover":
             result = self._run(
-                "failover", extravars=failover_extravars("restore", inc), timeout=FAILOVER_STEP_TIMEOUT_S
+                "failover", extravars=failover_extravars("all", inc), timeout=FAILOVER_STEP_TIMEOUT_S
             )
             for fact in takeover_facts(result):
                 self._fact(inc.id, "failover_step", fact)
@@ -736,6 +739,14 @@ class Engine:
         inc = self.incident(incident_id)
         if inc.failover_blocked:
             self.journal.append(incident_id, "retry", {"by": by, **inc.failover_blocked}, ts=self.now())
+
+    def confirm_primary_off(self, incident_id: str, by: str) -> None:
+        """A person saw that the main server is off (or pulled its network cable): the fence may
+        rely on that word where the power driver cannot see the power (manual, Wake-on-LAN)."""
+        inc = self.incident(incident_id)
+        if not inc.active:
+            raise JournalError(f"incident {incident_id} is {inc.phase}: nothing to confirm")
+        self.journal.append(incident_id, "primary_confirmed_off", {"by": by}, ts=self.now())
 
     def close(self, incident_id: str, cause: str, by: str) -> Incident:
         inc = self.incident(incident_id)

@@ -194,6 +194,7 @@ class Incident:
     prestage_done: bool = False  # a pre-staging run finished (ready or not)
     standby: dict[str, Any] = field(default_factory=dict)  # readiness: {state, detail, set, ...}
     standby_cold_tried: bool = False
+    primary_confirmed_off: str | None = None  # who confirmed by hand that the primary is off
     reason: str = ""  # why it is where it is, for people
     closed_cause: str = ""
 
@@ -404,6 +405,8 @@ def apply(inc: Incident, kind: str, data: dict[str, Any], ts: float) -> Incident
         )
     if kind == "retry":
         return replace(inc, failover_blocked=None)
+    if kind == "primary_confirmed_off":
+        return replace(inc, primary_confirmed_off=data.get("by", "?"))
     if kind == "on_standby":
         return replace(
             inc, phase=Phase.RUNNING_ON_STANDBY, reason=data.get("reason", "running on the standby")

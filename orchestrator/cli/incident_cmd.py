@@ -253,13 +253,21 @@ def incident_open(
 
 @incident_group.command("resume")
 @click.argument("incident_id", required=False)
+@click.option(
+    "--primary-is-off",
+    is_flag=True,
+    help="You saw the main server is off (or pulled its network cable): the fence may rely on your word "
+    "where its power driver cannot see the power. Journaled with your name.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 @handle_errors
-def incident_resume(ctx: click.Context, incident_id: str | None, as_json: bool) -> None:
+def incident_resume(ctx: click.Context, incident_id: str | None, primary_is_off: bool, as_json: bool) -> None:
     """Continue an incident where it stopped (after a crash, Ctrl-C or an operator's step)."""
     engine = base.make_engine(ctx, RichUI(quiet=as_json))
     chosen = _pick(engine, incident_id)
+    if primary_is_off:
+        engine.confirm_primary_off(chosen, settings.operator())
     engine.retry_blocked(chosen, settings.operator())
     _finish(engine.drive(chosen), as_json)
 

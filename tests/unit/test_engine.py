@@ -696,3 +696,26 @@ def test_the_guard_journals_what_it_saw_in_the_failover_incident(tmp_path):
     assert entry.data["owners"] == ["simrs-standby"]
     with pytest.raises(JournalError, match="--owner"):
         engine.guard("kasir-01")
+
+
+def test_a_persons_word_that_the_primary_is_off_reaches_the_fence(tmp_path):
+    silent = result(
+        "failover_fence",
+        {"simrs-primary": {"ok": False, "fenced": False, "detail": "cannot tell whether it is off: confirm"}},
+        status="failed",
+    )
+    steps = {f"failover_{s}": [result(f"failover_{s}", step_data(s))] for s in procedure.FAILOVER_STEPS}
+    steps["failover_fence"] = [silent, result("failover_fence", step_data("fence"))]
+    engine, gw, _ = make(tmp_path, {"notify": [NOTIFY_OK], **steps})
+    incident_id = engine.open_failover("ops", "main board dead")
+    inc = engine.drive(incident_id)
+    assert inc.failover_blocked["step"] == "fence"
+    fence_calls = [c for c in gw.calls if c[0] == "failover_fence"]
+    assert "fence_operator_confirmed_off" not in fence_calls[0][1]["extravars"]
+    engine.confirm_primary_off(incident_id, "ops-ani")
+    engine.retry_blocked(incident_id, "ops-ani")
+    inc = engine.drive(incident_id)
+    assert inc.phase == Phase.RESOLVED
+    fence_calls = [c for c in gw.calls if c[0] == "failover_fence"]
+    assert fence_calls[1][1]["extravars"]["fence_operator_confirmed_off"] is True
+    assert inc.primary_confirmed_off == "ops-ani"
