@@ -111,6 +111,20 @@ class Journal:
         taken = [i for i in self.incidents() if i.startswith(f"INC-{day}-")]
         return f"INC-{day}-{len(taken) + 1:03d}"
 
+    def drills(self) -> list[str]:
+        """Drill ids (``simrs drill``), oldest first. A drill has no 'opened' event, so it is never
+        listed by ``incidents()`` nor replayed as an incident."""
+        with contextlib.closing(self._connect()) as db:
+            rows = db.execute(
+                "SELECT incident FROM events WHERE kind = 'drill_started' ORDER BY seq"
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def new_drill_id(self, now: float) -> str:
+        day = time.strftime("%Y%m%d", time.localtime(now))
+        taken = [i for i in self.drills() if i.startswith(f"DRILL-{day}-")]
+        return f"DRILL-{day}-{len(taken) + 1:03d}"
+
     @contextlib.contextmanager
     def lock(self, incident: str, purpose: str) -> Iterator[None]:
         """Hold the incident for this process, or say who holds it."""

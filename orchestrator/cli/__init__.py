@@ -7,6 +7,7 @@ Each command group lives in its own module and registers itself on ``main`` when
 from orchestrator.cli import (  # noqa: F401  (registers the commands)
     backup_cmd,
     demo_cmd,
+    drill_cmd,
     failover_cmd,
     incident_cmd,
     lab_cmd,
