@@ -1,0 +1,178 @@
+"""`simrs backup ...`: backups on the external disk that a failover can trust (SOP step 5).
+
+Runs the backup playbooks through the gateway and shows what ``orchestrator.backups`` makes of
+their results. Refusals (disk missing, unmarked, read-only, full) are one line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from orchestrator import backups, settings
+from orchestrator.ansible import AnsibleGateway, Gateway, PlayResult
+from orchestrator.cli import base
+from orchestrator.cli.base import handle_errors, main, out, progress
+from orchestrator.lab import podman
+
+
+def make_gateway(ctx: click.Context) -> Gateway:
+    """The gateway for the chosen inventory (unit tests replace this with a fake)."""
+    inventory = ctx.obj.get("inventory") or base.default_inventory()
+    return AnsibleGateway(inventory, settings.runs_dir(), envvars=podman.extra_env())
+
+
+def _tasks(kind: str, host: str, task: str) -> None:
+    """Progress for runs that take a while: each step done (skipped ones are noise), and hosts
+    that drop out."""
+    if kind == "runner_on_ok" and task and not task.startswith("Validating arguments"):
+        progress(f"[dim]  done: {escape(task)}[/]")
+    elif kind == "runner_on_unreachable":
+        progress(f"  [red]{escape(host)} unreachable[/] ({escape(task)})")
+
+
+def _run(ctx: click.Context, playbook: str, extravars: dict, quiet: bool) -> PlayResult:
+    gateway = make_gateway(ctx)
+    return gateway.run(playbook, extravars=extravars, progress=None if quiet else _tasks)
+
+
+def _echo_json(view: object) -> None:
+    click.echo(json.dumps(view, indent=2, sort_keys=True, default=str))
+
+
+def _sets_table(rows: tuple[backups.SetRow, ...], title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in ("set", "method", "created (UTC)", "age", "size", "verified"):
+        table.add_column(column, no_wrap=column != "verified")
+    for row in rows:
+        state = backups.state_text(row)
+        color = {"ok": "green", "BAD": "bold red", "incomplete": "red"}.get(row.state, "yellow")
+        table.add_row(
+            row.name,
+            row.method,
+            row.created_at.replace("T", " ").removesuffix("Z"),
+            backups.human_age(row.age_seconds),
+            backups.human_size(row.size),
+            f"[{color}]{escape(state)}[/]",
+        )
+    return table
+
+
+@main.group("backup")
+def backup_group() -> None:
+    """Backups of the SIMRS databases on the external disk: run, list, verify, ship-binlogs."""
+
+
+@backup_group.command("run")
+@click.option(
+    "--method",
+    type=click.Choice(backups.METHODS),
+    default="dump",
+    show_default=True,
+    help="dump: mariadb-dump (logical); physical: mariadb-backup, prepared.",
+)
+@click.option(
+    "--initialize-disk",
+    is_flag=True,
+    help="Mark a new external disk as the backup disk (writes .simrs-backup-disk once; never overwrites).",
+)
+@click.option("--json", "as_json", is_flag=True, help="The published result as JSON.")
+@click.pass_context
+@handle_errors
+def backup_run(ctx: click.Context, method: str, initialize_disk: bool, as_json: bool) -> None:
+    """Take a backup set onto the external disk, then apply the retention."""
+    extravars = backups.run_extravars(method, initialize_disk)
+    if not as_json:
+        progress(f"taking a {method} backup onto the external disk")
+    host, entry = backups.published(_run(ctx, backups.RUN, extravars, as_json))
+    if as_json:
+        _echo_json({"host": host, **entry})
+        return
+    out.print(f"[green]ok[/] {escape(host)}: {escape(str(entry.get('detail', '')))}")
+    if entry.get("path"):
+        out.print(f"set: {escape(str(entry['path']))}")
+
+
+@backup_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handle_errors
+def backup_list(ctx: click.Context, as_json: bool) -> None:
+    """The sets on the external disk: age, size, method, verified state (reads only)."""
+    found = backups.listing(_run(ctx, backups.LIST, {}, quiet=True))
+    if as_json:
+        _echo_json(found.as_dict())
+        return
+    if not found.sets:
+        out.print(f"no backup sets of {escape(found.source_host)} on {escape(found.mount_point)} yet")
+    else:
+        out.print(
+            _sets_table(
+                found.sets,
+                f"backups of {found.source_host} on {found.mount_point} "
+                f"({backups.human_size(found.free_bytes)} free)",
+            )
+        )
+    for item in found.in_progress:
+        out.print(f"[yellow]in progress:[/] {escape(item)}")
+    logs = found.binlogs
+    if logs.get("count"):
+        out.print(
+            f"shipped binary logs: {logs['count']}, newest {escape(str(logs.get('newest')))} "
+            f"({backups.human_age(logs.get('newest_age_seconds'))} ago)"
+        )
+    unverified = [s.name for s in found.sets if s.state == "not verified"]
+    if unverified:
+        out.print(f"[dim]not verified yet: `simrs backup verify` re-hashes {len(unverified)} set(s)[/]")
+
+
+@backup_group.command("verify")
+@click.argument("set_name", metavar="[SET]", required=False)
+@click.option(
+    "--test-restore",
+    is_flag=True,
+    help="Also restore the newest good set (or SET) into scratch databases and compare row counts.",
+)
+@click.option(
+    "--restore-host",
+    help="Host for the test restore (it must have the disk mounted; default: the host that verifies).",
+)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handle_errors
+def backup_verify(
+    ctx: click.Context, set_name: str | None, test_restore: bool, restore_host: str | None, as_json: bool
+) -> None:
+    """Re-hash the sets against their manifests and record the verdict (exit 1 when any is bad)."""
+    extravars = backups.verify_extravars(set_name, test_restore, restore_host)
+    if not as_json:
+        progress(f"verifying {set_name or 'every set'}{' with a test restore' if test_restore else ''}")
+    found = backups.verdict(_run(ctx, backups.VERIFY, extravars, as_json))
+    if as_json:
+        _echo_json(found.as_dict())
+        sys.exit(found.exit_code)
+    if found.sets:
+        out.print(_sets_table(found.sets, f"verify on {found.host}"))
+    mark = "[green]ok[/]" if found.ok else "[bold red]NOT OK[/]"
+    out.print(f"{mark} {escape(found.detail)}")
+    if not found.ok and found.newest_good:
+        out.print(f"a restore would use {escape(found.newest_good)}, the newest good set")
+    sys.exit(found.exit_code)
+
+
+@backup_group.command("ship-binlogs")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handle_errors
+def backup_ship_binlogs(ctx: click.Context, as_json: bool) -> None:
+    """Copy the closed binary logs to the external disk (point-in-time recovery)."""
+    host, entry = backups.published(_run(ctx, backups.SHIP, {}, quiet=True))
+    if as_json:
+        _echo_json({"host": host, **entry})
+        return
+    color = "yellow" if entry.get("gap") else "green"
+    out.print(f"[{color}]ok[/] {escape(host)}: {escape(str(entry.get('detail', '')))}")

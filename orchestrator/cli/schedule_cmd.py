@@ -1,0 +1,232 @@
+"""`simrs schedule ...`: the scheduled runs (backups, binlog shipping, the monthly drill) as
+systemd timers, or cron where there is no systemd. ``orchestrator.schedule`` renders the files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from orchestrator import schedule
+from orchestrator.ansible import parse_inventory
+from orchestrator.cli import backup_cmd, base
+from orchestrator.cli.base import handle_errors, main, out, progress
+from orchestrator.errors import SimrsError
+
+
+def inventory_settings(ctx: click.Context) -> tuple[Path, Any]:
+    """(the inventory's absolute path, its simrs_schedule) (unit tests replace this)."""
+    gateway = backup_cmd.make_gateway(ctx)
+    inv = parse_inventory(gateway.inventory())
+    primary = inv["groups"].get("simrs_primary") or sorted(inv["hostvars"])[:1]
+    hostvars = inv["hostvars"].get(primary[0], {}) if primary else {}
+    inventory = Path(ctx.obj.get("inventory") or base.default_inventory()).resolve()
+    return inventory, hostvars.get("simrs_schedule")
+
+
+def simrs_executable(given: Path | None) -> Path:
+    if given is not None:
+        return given.absolute()
+    beside = Path(sys.executable).absolute().with_name("simrs")  # the venv's, not a resolved symlink
+    if beside.exists():
+        return beside
+    found = shutil.which("simrs")
+    if not found:
+        raise SimrsError("cannot find the simrs executable: give its absolute path with --simrs PATH")
+    return Path(found).absolute()
+
+
+def choose_kind(kind: str) -> str:
+    if kind != "auto":
+        return kind
+    return "systemd" if schedule.SYSTEMD_RUNNING.is_dir() else "cron"
+
+
+def unit_dir_for(kind: str, unit_dir: Path | None) -> Path:
+    if unit_dir is not None:
+        return unit_dir.absolute()
+    return schedule.SYSTEM_UNIT_DIR if kind == "systemd" else schedule.CRON_DIR
+
+
+def manages_systemd(kind: str, unit_dir: Path) -> bool:
+    """systemctl only for the system's own unit folder on a machine where systemd runs."""
+    return (
+        kind == "systemd"
+        and unit_dir == schedule.SYSTEM_UNIT_DIR
+        and schedule.SYSTEMD_RUNNING.is_dir()
+        and shutil.which("systemctl") is not None
+    )
+
+
+def _analyzer() -> Any:
+    if shutil.which("systemd-analyze") is None:
+        return None
+    return lambda expr: schedule.analyze_calendar(expr)[0]
+
+
+def _timers(names: list[str] | tuple[str, ...]) -> list[str]:
+    return [name for name in names if name.endswith(".timer")]
+
+
+KIND = click.option(
+    "--kind",
+    type=click.Choice(["auto", "systemd", "cron"]),
+    default="auto",
+    show_default=True,
+    help="systemd timers, or cron; auto: systemd when /run/systemd/system exists.",
+)
+UNIT_DIR = click.option(
+    "--unit-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the files go (default /etc/systemd/system, or /etc/cron.d for cron).",
+)
+DRY_RUN = click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
+
+
+@main.group("schedule")
+def schedule_group() -> None:
+    """Scheduled runs: backups, binlog shipping, the monthly DR drill (systemd timers or cron)."""
+
+
+@schedule_group.command("install")
+@KIND
+@UNIT_DIR
+@DRY_RUN
+@click.option(
+    "--simrs",
+    "simrs_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The simrs executable the jobs run (default: this one).",
+)
+@click.pass_context
+@handle_errors
+def schedule_install(
+    ctx: click.Context, kind: str, unit_dir: Path | None, dry_run: bool, simrs_path: Path | None
+) -> None:
+    """Install (or update) the timers from the inventory's simrs_schedule."""
+    kind = choose_kind(kind)
+    folder = unit_dir_for(kind, unit_dir)
+    inventory, settings = inventory_settings(ctx)
+    times = schedule.resolve(settings)
+    simrs = simrs_executable(simrs_path)
+    if kind == "systemd":
+        schedule.validate(times, _analyzer())
+        files = schedule.render_systemd(times, simrs, inventory)
+    else:
+        files = schedule.render_cron(times, simrs, inventory)
+    change = schedule.plan(files, schedule.installed(folder))
+    manage = manages_systemd(kind, folder)
+    if dry_run:
+        for name, text in change.write.items():
+            out.print(f"[bold]would write {escape(str(folder / name))}[/]")
+            out.print(escape(text), highlight=False)
+        for name in change.remove:
+            out.print(f"[bold]would remove {escape(str(folder / name))}[/]")
+        if not change.changes:
+            out.print(f"nothing to change in {escape(str(folder))}")
+        return
+    if manage and change.remove:
+        schedule.Systemctl().disable(_timers(change.remove))
+    schedule.apply(folder, change)
+    for name in change.write:
+        progress(f"wrote {folder / name}")
+    for name in change.remove:
+        progress(f"removed {folder / name}")
+    if manage:
+        systemctl = schedule.Systemctl()
+        systemctl.reload()
+        systemctl.enable(_timers(list(files)))
+        progress(f"enabled and started {', '.join(_timers(list(files)))}")
+    elif kind == "systemd":
+        progress(
+            f"{folder} is not this machine's running systemd: run `systemctl daemon-reload` and "
+            "`systemctl enable --now simrs-*.timer` where these files are used"
+        )
+    out.print(
+        f"{len(times)} scheduled job(s) ({', '.join(times) or 'none'}) in {escape(str(folder))}; "
+        f"{len(change.write)} file(s) written, {len(change.remove)} removed, "
+        f"{len(change.unchanged)} unchanged"
+    )
+
+
+@schedule_group.command("remove")
+@KIND
+@UNIT_DIR
+@DRY_RUN
+@handle_errors
+def schedule_remove(kind: str, unit_dir: Path | None, dry_run: bool) -> None:
+    """Remove the timers `schedule install` wrote (no other file is touched)."""
+    kind = choose_kind(kind)
+    folder = unit_dir_for(kind, unit_dir)
+    change = schedule.plan({}, schedule.installed(folder))
+    if not change.remove:
+        out.print(f"no scheduled SIMRS jobs in {escape(str(folder))}")
+        return
+    if dry_run:
+        for name in change.remove:
+            out.print(f"would remove {escape(str(folder / name))}")
+        return
+    manage = manages_systemd(kind, folder)
+    if manage:
+        schedule.Systemctl().disable(_timers(change.remove))
+    schedule.apply(folder, change)
+    if manage:
+        schedule.Systemctl().reload()
+    out.print(f"removed {len(change.remove)} file(s) from {escape(str(folder))}: {', '.join(change.remove)}")
+
+
+def _rows(kind: str, folder: Path, files: dict[str, str]) -> list[dict[str, str]]:
+    if kind == "cron":
+        return [row for text in files.values() for row in schedule.cron_jobs(text)]
+    rows = []
+    manage = manages_systemd(kind, folder)
+    analyzer = shutil.which("systemd-analyze") is not None
+    for name, text in files.items():
+        if not name.endswith(".timer"):
+            continue
+        unit = name.removesuffix(".timer")
+        calendar = schedule.timer_calendar(text) or "?"
+        next_run = ""
+        if manage:
+            next_run = schedule.Systemctl().next_run(name)
+        elif analyzer:
+            next_run = schedule.analyze_calendar(calendar)[1]
+        rows.append(
+            {
+                "job": unit,
+                "when": calendar,
+                "next": next_run,
+                "command": schedule.service_command(files.get(f"{unit}.service", "")) or "?",
+            }
+        )
+    return rows
+
+
+@schedule_group.command("show")
+@KIND
+@UNIT_DIR
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def schedule_show(kind: str, unit_dir: Path | None, as_json: bool) -> None:
+    """The installed jobs, their times and (with systemd) their next run."""
+    kind = choose_kind(kind)
+    folder = unit_dir_for(kind, unit_dir)
+    rows = _rows(kind, folder, schedule.installed(folder))
+    if as_json:
+        click.echo(json.dumps({"kind": kind, "unit_dir": str(folder), "jobs": rows}, indent=2))
+        return
+    if not rows:
+        out.print(f"no scheduled SIMRS jobs in {escape(str(folder))} (`simrs schedule install` adds them)")
+        return
+    table = Table(title=f"{kind}: {folder}", title_justify="left")
+    for column in ("job", "when", "next run", "command"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(escape(row[k]) for k in ("job", "when", "next", "command")))
+    out.print(table)
