@@ -555,8 +555,8 @@ class Engine:
         result = job.wait()
         bad = result.misconfigured()
         facts = prestage_facts(result, self.hospital.standby or "")
-        if bad:  # the failover would stop on the same settings: say so now, in the journal
-            facts = {**facts, "ok": False, "detail": f"the inventory needs fixing: {bad[0].message}"[:500]}
+        if bad:  # a role refused (settings, or the situation: no disk): its own words
+            facts = {**facts, "ok": False, "detail": f"{bad[0].name}: {bad[0].message}"[:500]}
         self._fact(incident_id, "prestage", facts)
 
     def _wait(self, inc: Incident, until: float) -> None:
@@ -593,8 +593,13 @@ class Engine:
             result = self._run("standby_cold", timeout=600)
             self._fact(inc.id, "standby_cold", standby_cold_facts(result, h.standby or ""))
         elif action.kind == "failover_takeover":
+            # A step's refusal (no disk, the standby holds nothing to restore, someone else answers
+            # for the IP) is where the failover stops for a person, not an inventory error.
             result = self._run(
-                "failover", extravars=failover_extravars("all", inc), timeout=FAILOVER_STEP_TIMEOUT_S
+                "failover",
+                extravars=failover_extravars("all", inc),
+                timeout=FAILOVER_STEP_TIMEOUT_S,
+                refusal_is_a_fact=True,
             )
             for fact in takeover_facts(result):
                 self._fact(inc.id, "failover_step", fact)
@@ -603,6 +608,7 @@ class Engine:
                 f"failover_{action.event}",
                 extravars=failover_extravars(action.event, inc),
                 timeout=FAILOVER_STEP_TIMEOUT_S,
+                refusal_is_a_fact=True,
             )
             self._fact(inc.id, "failover_step", failover_step_facts(action.event, result))
         elif action.kind == "notify":
@@ -645,12 +651,19 @@ class Engine:
             "; ".join(x for x in (clients.explanation, admin.explanation) if x),
         )
 
-    def _run(self, playbook: str, **kwargs: Any) -> PlayResult:
-        return self._check(self.gateway.run(playbook, progress=self.ui.event, **kwargs))
+    def _run(self, playbook: str, *, refusal_is_a_fact: bool = False, **kwargs: Any) -> PlayResult:
+        result = self.gateway.run(playbook, progress=self.ui.event, **kwargs)
+        return self._check(result, refusal_is_a_fact=refusal_is_a_fact)
 
-    def _check(self, result: PlayResult) -> PlayResult:
+    def _check(self, result: PlayResult, *, refusal_is_a_fact: bool = False) -> PlayResult:
         playbook = result.playbook
         bad = result.misconfigured()
+        if (
+            bad
+            and refusal_is_a_fact
+            and not any(o.failed_action.endswith("validate_argument_spec") for o in bad)
+        ):
+            bad = []  # a role's preflight refused the situation (e.g. no disk): the step's own fact
         if bad:
             # A role refused its settings: that is the inventory to fix, not a fact about the SIMRS.
             first = bad[0]

@@ -4,6 +4,7 @@ deadline, locks, the contract of published data. The real gateway runs in e2e.""
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 
 import pytest
 
@@ -719,3 +720,29 @@ def test_a_persons_word_that_the_primary_is_off_reaches_the_fence(tmp_path):
     fence_calls = [c for c in gw.calls if c[0] == "failover_fence"]
     assert fence_calls[1][1]["extravars"]["fence_operator_confirmed_off"] is True
     assert inc.primary_confirmed_off == "ops-ani"
+
+
+def test_a_step_refusing_the_situation_stops_there_but_an_argument_spec_error_is_config(tmp_path):
+    no_disk = PlayResult(
+        "failover_restore",
+        "failed",
+        2,
+        {"simrs-standby": HostOutcome("simrs-standby", False, False, "Check the disk", "disk not plugged in",
+                                      "ansible.builtin.assert")},
+        {},
+        explanation="simrs-standby: disk not plugged in",
+    )  # fmt: skip
+    steps = {f"failover_{s}": [result(f"failover_{s}", step_data(s))] for s in procedure.FAILOVER_STEPS}
+    steps["failover_restore"] = [no_disk]
+    engine, _gw, _ = make(tmp_path, {"notify": [NOTIFY_OK], **steps})
+    inc = engine.drive(engine.open_failover("ops", "dead"))
+    assert inc.failover_blocked == {"step": "restore", "detail": "simrs-standby: disk not plugged in"}
+    bad_spec = replace(
+        no_disk,
+        hosts={"simrs-standby": HostOutcome("simrs-standby", False, False, "spec", "restore_x: bad",
+                                            "ansible.builtin.validate_argument_spec")},
+    )  # fmt: skip
+    engine.gateway.script["failover_restore"] = [bad_spec]
+    engine.retry_blocked(inc.id, "ops")
+    with pytest.raises(ConfigError, match="restore_x: bad"):
+        engine.drive(inc.id)

@@ -1,0 +1,190 @@
+"""RTO of SOP 4b in the lab, by phase: a cold failover and a pre-staged takeover.
+
+Usage (root, after scripts/setup; takes the lab down and up, one run per size):
+    .venv/bin/python bench/failover.py [--patients 500,50000]
+
+For each database size, in one run:
+  cold        `simrs failover --yes` against a fresh lab whose main server lost power: the
+              journaled steps fence, power_on, restore, ip_takeover, start, verify, each timed
+              from its journal entries; the restore step split into its copy and load tasks (from
+              the run's own task events); a raw copy of the same backup set's bytes on the same
+              disk of the same standby (cp + sync) right after, for the physical limit.
+  prestaged   a fresh lab, the main server loses power, `incident open --policy approve`: the
+              standby is pre-staged during the repair window; then `incident approve`, timed from
+              the approval to every client verified on the standby (the goal: under 30 s).
+Prints one table per mode. Orchestration overhead = the cold RTO minus copy and load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from orchestrator import procedure  # noqa: E402
+from orchestrator.journal import Journal  # noqa: E402
+from orchestrator.lab import lab  # noqa: E402
+
+SIMRS = str(Path(sys.executable).with_name("simrs"))
+
+
+def simrs(*args: str, env: dict[str, str] | None = None, timeout: float = 3600) -> subprocess.CompletedProcess:
+    res = subprocess.run([SIMRS, *args], capture_output=True, text=True, timeout=timeout, env=env, check=False)
+    return res
+
+
+def must(res: subprocess.CompletedProcess, what: str) -> None:
+    if res.returncode not in (0,):
+        raise SystemExit(f"{what} failed (rc {res.returncode}):\n{res.stderr[-2000:]}")
+
+
+def fresh_lab(patients: int) -> None:
+    simrs("lab", "down", timeout=600)
+    must(simrs("lab", "up", "--patients", str(patients), timeout=3600), f"lab up --patients {patients}")
+
+
+def backup(env: dict[str, str]) -> dict:
+    res = simrs("backup", "run", "--json", env=env, timeout=3600)
+    must(res, "simrs backup run")
+    return json.loads(res.stdout)
+
+
+def task_seconds(runs: Path, playbook: str, needles: tuple[str, ...]) -> dict[str, float]:
+    """Seconds of the tasks whose names contain a needle, from the newest run of a playbook."""
+    run = sorted(runs.glob(f"*-{playbook}-*"))[-1]
+    events = [json.loads(p.read_text()) for p in run.glob("artifacts/*/job_events/*.json")]
+    starts: dict[str, tuple[str, str]] = {}
+    out: dict[str, float] = {}
+    for ev in sorted(events, key=lambda e: e["counter"]):
+        data = ev.get("event_data", {})
+        key = data.get("task_uuid", "") + data.get("host", "")
+        if ev["event"] == "runner_on_start":
+            starts[key] = (ev["created"], data.get("task", ""))
+        elif ev["event"] in ("runner_on_ok", "runner_on_failed") and key in starts:
+            began, task = starts[key]
+            for needle in needles:
+                if needle in task.lower():
+                    spent = (datetime.fromisoformat(ev["created"]) - datetime.fromisoformat(began)).total_seconds()
+                    out[needle] = out.get(needle, 0.0) + spent
+    return out
+
+
+def step_times(home: Path, incident: str) -> dict[str, float]:
+    events = Journal(home / "journal.sqlite").events(incident)
+    out: dict[str, float] = {}
+    started = None
+    for ev in events:
+        if ev.kind == "action_started":
+            started = ev
+        elif ev.kind == "failover_step" and started is not None:
+            out[ev.data["step"]] = out.get(ev.data["step"], 0.0) + (ev.ts - started.ts)
+    return out
+
+
+def raw_copy_seconds(set_path: str) -> float:
+    """cp + sync of the set's bytes, external disk -> the standby's data disk, as the restore copies."""
+    script = (
+        f"rm -rf /data/bench-rawcopy && s=$(date +%s.%N) && cp -r {set_path} /data/bench-rawcopy && sync"
+        " && e=$(date +%s.%N) && rm -rf /data/bench-rawcopy && echo $s $e"
+    )
+    out = lab.exec_in("simrs-standby", "sh", "-c", script, timeout=3600).out.split()
+    return float(out[1]) - float(out[0])
+
+
+def cold(patients: int) -> dict:
+    fresh_lab(patients)
+    home = Path(tempfile.mkdtemp(prefix="simrs-bench-"))
+    env = {**os.environ, "SIMRS_HOME": str(home)}
+    info = backup(env)
+    must(simrs("lab", "break", "primary-off"), "break primary-off")
+    began = time.monotonic()
+    res = simrs("failover", "--reason", "bench: cold failover", "--yes", "--json", env=env)
+    total = time.monotonic() - began
+    must(res, "simrs failover")
+    view = json.loads(res.stdout)
+    steps = step_times(home, view["id"])
+    parts = task_seconds(home / "runs", "failover_restore", ("copy", "load"))
+    rows = view["failover"]
+    set_name = rows["restored_set"]
+    set_path = f"/media/simrs-backup/simrs-backups/simrs-primary/{set_name}"
+    raw = raw_copy_seconds(set_path)
+    copy_load = parts.get("copy", 0.0) + parts.get("load", 0.0)
+    rto = sum(steps.values())
+    return {
+        "patients": patients,
+        "set_bytes": info.get("size") or info.get("bytes"),
+        "steps": steps,
+        "copy": parts.get("copy", 0.0),
+        "load": parts.get("load", 0.0),
+        "raw_copy": raw,
+        "rto": rto,
+        "overhead": rto - copy_load,
+        "wall": total,
+    }
+
+
+def prestaged(patients: int) -> dict:
+    fresh_lab(patients)
+    home = Path(tempfile.mkdtemp(prefix="simrs-bench-"))
+    env = {**os.environ, "SIMRS_HOME": str(home)}
+    backup(env)
+    must(simrs("lab", "break", "primary-off"), "break primary-off")
+    res = simrs(
+        "incident", "open", "--reporter", "kasir-01", "--window", "10s", "--policy", "approve", "--json", env=env
+    )
+    view = json.loads(res.stdout)
+    if view.get("phase") != "FAILOVER_PENDING" or (view.get("standby") or {}).get("state") != "ready":
+        raise SystemExit(f"the standby was not pre-staged: {view.get('phase')} {view.get('standby')}")
+    began = time.monotonic()
+    res = simrs("incident", "approve", "--json", env=env)
+    wall = time.monotonic() - began
+    must(res, "incident approve")
+    events = Journal(home / "journal.sqlite").events(view["id"])
+    approved = next(e.ts for e in events if e.kind == "approved")
+    verified = next(e.ts for e in events if e.kind == "failover_step" and e.data["step"] == "verify")
+    prestage = [e for e in events if e.kind in ("prestage_started", "prestage")]
+    return {
+        "patients": patients,
+        "prestage": prestage[-1].ts - prestage[0].ts,
+        "approval_to_verified": verified - approved,
+        "wall": wall,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patients", default="500,50000", help="database sizes (patients, two visits each)")
+    args = parser.parse_args()
+    sizes = [int(x) for x in args.patients.split(",")]
+    colds = [cold(n) for n in sizes]
+    pres = [prestaged(n) for n in sizes]
+    simrs("lab", "down", timeout=600)
+    load = os.getloadavg()[0]
+    print(f"\nCold failover by phase (seconds; load {load:.1f}, {os.cpu_count()} CPUs)")
+    head = ["patients", "set MB", *procedure.FAILOVER_STEPS, "RTO", "copy", "load", "raw copy", "restore/raw", "overhead"]
+    print(" | ".join(f"{h:>9}" for h in head))
+    for r in colds:
+        mb = (r["set_bytes"] or 0) / 1e6
+        cells = [r["patients"], f"{mb:.1f}", *(f"{r['steps'].get(s, 0):.1f}" for s in procedure.FAILOVER_STEPS)]
+        ratio = (r["copy"] + r["load"]) / r["raw_copy"] if r["raw_copy"] else float("nan")
+        cells += [f"{r['rto']:.1f}", f"{r['copy']:.1f}", f"{r['load']:.1f}", f"{r['raw_copy']:.2f}", f"{ratio:.1f}x"]
+        cells += [f"{r['overhead']:.1f}"]
+        print(" | ".join(f"{c!s:>9}" for c in cells))
+    print("\nPre-staged takeover (seconds): approval -> every client verified on the standby (goal < 30)")
+    print(" | ".join(f"{h:>20}" for h in ("patients", "pre-staging", "approval->verified", "command wall")))
+    for r in pres:
+        cells = [r["patients"], f"{r['prestage']:.1f}", f"{r['approval_to_verified']:.1f}", f"{r['wall']:.1f}"]
+        print(" | ".join(f"{c!s:>20}" for c in cells))
+
+
+if __name__ == "__main__":
+    main()
