@@ -10,6 +10,7 @@ its short report (Bahasa Indonesia and English, from the journal only).
 from __future__ import annotations
 
 import calendar
+import contextlib
 import ipaddress
 import time
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from orchestrator import procedure
 from orchestrator.ansible import Gateway, PlayResult, Progress, parse_inventory
 from orchestrator.errors import SimrsError
-from orchestrator.journal import Event, Journal
+from orchestrator.journal import Event, Journal, JournalError
 
 # In the order they run. The RTO is the time until the SIMRS was verified: every phase but the
 # power-off (the clean-up of a drill, not part of a failover).
@@ -228,7 +229,15 @@ def run(
     problem = drill_ip_problem(settings.drill_ip, settings.service_ip, settings.mgmt_ips)
     if problem:
         raise DrillError(f"REFUSED: {problem}. Nothing was changed.")
-    with journal.lock(LOCK, "running a drill"):
+    held = contextlib.ExitStack()
+    try:
+        held.enter_context(journal.lock(LOCK, "running a drill"))
+    except JournalError:
+        raise DrillError(
+            "REFUSED: another drill is running from this admin machine (one standby, one drill); "
+            "wait for it to finish. Nothing was changed."
+        ) from None
+    with held:
         inc = active_incident(journal)
         if inc is not None:
             raise DrillError(
@@ -363,6 +372,7 @@ def report_context(drill_id: str, events: list[Event], hospital: dict[str, Any],
         result = t["refused"] if facts.get("refused") else t["failed"]
     label = {p: t["verify_phase" if p == "verify" else p] for p in PHASES}
     restore = facts.get("restore") or {}
+    done = phase_seconds(facts.get("phases") or {})
     return {
         "t": t,
         "hospital": hospital,
@@ -372,7 +382,8 @@ def report_context(drill_id: str, events: list[Event], hospital: dict[str, Any],
         "standby": started.data.get("standby", "-"),
         "drill_ip": started.data.get("drill_ip", "-"),
         "result": result,
-        "phases": [(label[p], _span(s, lang)) for p, s in (facts.get("phases") or {}).items() if p in label],
+        # The journal stores keys sorted: the phases are listed in the order they ran.
+        "phases": [(label[p], _span(done[p], lang)) for p in PHASES if p in done],
         "rto": _span(facts.get("rto_seconds"), lang),
         "rpo": _span(facts.get("rpo_seconds"), lang),
         "restore": restore,

@@ -269,6 +269,13 @@ def test_an_open_incident_refuses_the_drill(journal):
     assert journal.drills() == []
 
 
+def test_one_drill_at_a_time(journal):
+    gateway = FakeGateway({"drill": [PASSED]})
+    with journal.lock(drill.LOCK, "a drill"), pytest.raises(DrillError, match="another drill is running"):
+        drill.run(journal, gateway, SETTINGS, by="it-ops")
+    assert gateway.calls == []
+
+
 def test_a_refused_playbook_is_journaled_as_refused(journal):
     drill_id, facts = drill.run(journal, FakeGateway({"drill": [REFUSED_ON]}), SETTINGS, by="it-ops")
     assert facts["refused"]
@@ -305,6 +312,22 @@ def test_the_report_is_short_and_in_the_hospitals_language(journal, lang, words)
     for word in [*words, drill_id, "20261126T010000Z-dump", "20261126T013000Z-dump", "198.18.0.13"]:
         assert word in text, word
     assert len(text.splitlines()) < 40
+    assert text.startswith("RSUD Contoh\n")
+
+
+def test_the_report_lists_the_phases_in_the_order_they_ran(journal):
+    drill_id, _ = drill.run(journal, FakeGateway({"drill": [PASSED]}), SETTINGS, by="it-ops")
+    text = drill.render_report(drill_id, journal.events(drill_id), {"name": "", "address": ""}, "en")
+    rows = [line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| ")]
+    assert rows[2:8] == [
+        "power the standby on",
+        "restore the newest backup",
+        "start the SIMRS",
+        "add the test address",
+        "check the application",
+        "clean up and power off",
+    ]
+    assert text.startswith("# SIMRS STANDBY SERVER")
 
 
 def test_the_report_of_a_failed_drill_says_where(journal):
