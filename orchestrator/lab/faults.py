@@ -192,17 +192,17 @@ def _break_client(spec: topology.LabSpec, host: str | None, mode: str) -> None:
 
 
 def _corrupt_newest_backup() -> dict:
+    """Flip bytes in the middle of the largest file of the newest backup set (a folder with a
+    manifest.json) on the external disk: what a failing disk sector does to a backup."""
     disk = paths.state_dir() / "mnt" / "backup-disk"
-    candidates = [
-        p
-        for p in disk.rglob("*")
-        if p.is_file()
-        and "lost+found" not in p.parts
-        and not p.name.endswith((".json", ".sha256", ".manifest"))
-    ]
-    if not candidates:
-        raise _usage("there is no backup on the external disk to corrupt yet; take one first")
-    newest = max(candidates, key=lambda p: p.stat().st_mtime)
+    sets = [m.parent for m in disk.rglob("manifest.json") if "lost+found" not in m.parts]
+    if not sets:
+        raise _usage("there is no backup set on the external disk to corrupt yet; take one first")
+    newest_set = max(sets, key=lambda d: ((d / "manifest.json").stat().st_mtime, d.name))
+    files = [p for p in newest_set.rglob("*") if p.is_file() and p.name != "manifest.json"]
+    if not files:
+        raise _usage(f"the newest backup set {newest_set.name} has no data files to corrupt")
+    newest = max(files, key=lambda p: p.stat().st_size)
     size = newest.stat().st_size
     offset = max(0, size // 2 - CORRUPT_BYTES // 2)
     with newest.open("r+b") as handle:
