@@ -283,6 +283,7 @@ TEXT: dict[str, dict[str, str]] = {
         "phases": "Waktu per tahap",
         "phase": "Tahap",
         "seconds": "detik",
+        "minutes": "menit",
         "rto": "RTO (sampai SIMRS terverifikasi)",
         "rpo": "RPO (data yang hilang jika server utama mati saat uji dimulai)",
         "backup": "Cadangan yang dipulihkan",
@@ -321,6 +322,7 @@ TEXT: dict[str, dict[str, str]] = {
         "phases": "Time by phase",
         "phase": "Phase",
         "seconds": "s",
+        "minutes": "min",
         "rto": "RTO (until the SIMRS was verified)",
         "rpo": "RPO (data lost had the main server died when the drill began)",
         "backup": "Backup restored",
@@ -351,8 +353,10 @@ def _span(seconds: float | None, lang: str) -> str:
     if seconds is None:
         return "-"
     minutes, secs = divmod(round(seconds), 60)
-    unit = TEXT[lang]["seconds"]
-    return f"{minutes} min {secs} {unit}" if minutes else f"{secs} {unit}"
+    words = TEXT[lang]
+    return (
+        f"{minutes} {words['minutes']} {secs} {words['seconds']}" if minutes else f"{secs} {words['seconds']}"
+    )
 
 
 def report_context(drill_id: str, events: list[Event], hospital: dict[str, Any], lang: str) -> dict[str, Any]:

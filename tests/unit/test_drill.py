@@ -295,7 +295,7 @@ def test_a_refused_playbook_is_journaled_as_refused(journal):
                 "BERHASIL",
                 "memulihkan cadangan terbaru",
                 "30 detik",
-                "5 min 0 detik",
+                "5 menit 0 detik",
             ],
         ),
         (
