@@ -1,11 +1,11 @@
 """The on-disk backup format of docs/backup-format.md, shared by the backup_* modules (role backup).
 
 Owns: where sets and shipped binary logs live on the external disk, what makes a set complete,
-good or verified, the disk checks every writer repeats (mount point and marker), the lock that
-keeps two writers apart, the stream pipeline that compresses, encrypts, hashes and writes a file
-in one pass, and the few SQL calls made through the mariadb client. Runs on the SIMRS server
-with its own python3 and the MariaDB command-line tools; no Python package beyond the standard
-library.
+good or verified, the disk's module options and the checks every module repeats (mounted, and
+for writers marked), the lock that keeps two writers apart, the stream pipeline that compresses,
+encrypts, hashes and writes a file in one pass, and the few SQL calls made through the mariadb
+client. Runs on the SIMRS server with its own python3 and the MariaDB command-line tools; no
+Python package beyond the standard library.
 """
 
 from __future__ import annotations
@@ -99,14 +99,39 @@ def read_marker(mount_point: str) -> dict[str, str] | None:
     return fields
 
 
-def check_disk(mount_point: str, label: str, uuid: str, require_marker: bool) -> None:
-    """The rules of the role's disk preflight, repeated where the data is written (the disk may
-    have been unplugged in between). Raises BackupError saying what to do."""
-    if not os.path.ismount(mount_point):
+def disk_argument_spec(*, marker: bool = False) -> dict[str, dict]:
+    """The disk's module options, as doc_fragments/backup_disk.py documents them: mount_point, and
+    with marker also disk_label, disk_uuid and require_marker. A new dict on every call."""
+    spec: dict[str, dict] = {"mount_point": {"type": "path", "required": True}}
+    if marker:
+        spec.update(
+            {
+                "disk_label": {"type": "str", "required": True},
+                "disk_uuid": {"type": "str", "default": ""},
+                "require_marker": {"type": "bool", "default": True},
+            }
+        )
+    return spec
+
+
+def require_mounted(mount_point: str, label: str = "") -> None:
+    """Refuse a mount point with no filesystem mounted on it: that folder is on the server's own
+    disk, which a backup would fill and where a reader finds nothing of the external disk. Raises
+    BackupError saying what to do; a writer names the disk's label."""
+    if os.path.ismount(mount_point):
+        return
+    if label:
         raise BackupError(
             f"{mount_point} is not a mounted filesystem: plug in the external backup disk "
             f"(label {label}) and mount it there; a plain folder would fill the server's own disk"
         )
+    raise BackupError(f"{mount_point} is not a mounted filesystem: plug in and mount the backup disk")
+
+
+def check_disk(mount_point: str, label: str, uuid: str, require_marker: bool) -> None:
+    """The rules of the role's disk preflight, repeated where the data is written (the disk may
+    have been unplugged in between). Raises BackupError saying what to do."""
+    require_mounted(mount_point, label)
     if require_marker:
         marker = read_marker(mount_point)
         if marker is None:

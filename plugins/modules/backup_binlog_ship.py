@@ -26,23 +26,10 @@ description:
 version_added: 0.1.0
 author:
 - SIMRS downtime automation maintainers
+extends_documentation_fragment:
+- simrs.downtime.backup_disk
+- simrs.downtime.backup_disk.marker
 options:
-  mount_point:
-    description: Where the external disk is mounted.
-    type: path
-    required: true
-  disk_label:
-    description: The disk's label, as its marker must name it.
-    type: str
-    required: true
-  disk_uuid:
-    description: The disk's UUID; when set the marker must name it instead.
-    type: str
-    default: ''
-  require_marker:
-    description: Refuse a disk without the marker file.
-    type: bool
-    default: true
   source_host:
     description: Name of this server (the folder under binlogs/).
     type: str
@@ -118,6 +105,7 @@ from ansible_collections.simrs.downtime.plugins.module_utils.backup import (
     StreamWriter,
     binlog_dir,
     check_disk,
+    disk_argument_spec,
     fsync_dir,
     human_bytes,
     locked,
@@ -268,10 +256,7 @@ def ship(module: AnsibleModule) -> dict:
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "mount_point": {"type": "path", "required": True},
-            "disk_label": {"type": "str", "required": True},
-            "disk_uuid": {"type": "str", "default": ""},
-            "require_marker": {"type": "bool", "default": True},
+            **disk_argument_spec(marker=True),
             "source_host": {"type": "str", "required": True},
             "flush": {"type": "bool", "default": True},
             "encryption_key": {"type": "str", "default": "", "no_log": True},

@@ -25,11 +25,8 @@ description:
 version_added: 0.1.0
 author:
 - SIMRS downtime automation maintainers
-options:
-  mount_point:
-    description: Where the external disk should be mounted.
-    type: path
-    required: true
+extends_documentation_fragment:
+- simrs.downtime.backup_disk
 attributes:
   check_mode:
     support: full
@@ -59,7 +56,11 @@ import shutil
 import subprocess
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.simrs.downtime.plugins.module_utils.backup import free_bytes, read_marker
+from ansible_collections.simrs.downtime.plugins.module_utils.backup import (
+    disk_argument_spec,
+    free_bytes,
+    read_marker,
+)
 
 
 def mount_of(mount_point: str) -> dict:
@@ -96,7 +97,7 @@ def mount_of(mount_point: str) -> dict:
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={"mount_point": {"type": "path", "required": True}},
+        argument_spec=disk_argument_spec(),
         supports_check_mode=True,
     )
     mount_point = module.params["mount_point"].rstrip("/") or "/"

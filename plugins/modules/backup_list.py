@@ -25,11 +25,9 @@ description:
 version_added: 0.1.0
 author:
 - SIMRS downtime automation maintainers
+extends_documentation_fragment:
+- simrs.downtime.backup_disk
 options:
-  mount_point:
-    description: Where the external disk is mounted.
-    type: path
-    required: true
   source_host:
     description: Whose sets to list (the folder under simrs-backups/).
     type: str
@@ -77,10 +75,13 @@ import re
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.simrs.downtime.plugins.module_utils.backup import (
     HIDDEN_RE,
+    BackupError,
     binlog_dir,
+    disk_argument_spec,
     iso,
     list_sets,
     parse_iso,
+    require_mounted,
     source_dir,
     utcnow,
 )
@@ -143,16 +144,16 @@ def shipped_binlogs(directory: str, now) -> dict:
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "mount_point": {"type": "path", "required": True},
+            **disk_argument_spec(),
             "source_host": {"type": "str", "required": True},
         },
         supports_check_mode=True,
     )
     p = module.params
-    if not os.path.ismount(p["mount_point"]):
-        module.fail_json(
-            msg=f"{p['mount_point']} is not a mounted filesystem: plug in and mount the backup disk"
-        )
+    try:
+        require_mounted(p["mount_point"])
+    except BackupError as exc:
+        module.fail_json(msg=str(exc))
     src = source_dir(p["mount_point"], p["source_host"])
     now = utcnow()
     sets = [describe(s, now) for s in list_sets(src)]

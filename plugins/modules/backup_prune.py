@@ -26,11 +26,9 @@ description:
 version_added: 0.1.0
 author:
 - SIMRS downtime automation maintainers
+extends_documentation_fragment:
+- simrs.downtime.backup_disk
 options:
-  mount_point:
-    description: Where the external disk is mounted.
-    type: path
-    required: true
   source_host:
     description: Whose sets (the folder under simrs-backups/).
     type: str
@@ -89,10 +87,12 @@ import shutil
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.simrs.downtime.plugins.module_utils.backup import (
     BackupError,
+    disk_argument_spec,
     fsync_dir,
     list_sets,
     locked,
     remove_hidden,
+    require_mounted,
     source_dir,
 )
 
@@ -132,7 +132,7 @@ def plan(sets, keep_daily: int, keep_weekly: int, protect: list[str]) -> dict[st
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "mount_point": {"type": "path", "required": True},
+            **disk_argument_spec(),
             "source_host": {"type": "str", "required": True},
             "keep_daily": {"type": "int", "default": 7},
             "keep_weekly": {"type": "int", "default": 4},
@@ -143,10 +143,10 @@ def main() -> None:
     )
     p = module.params
     src = source_dir(p["mount_point"], p["source_host"])
-    if not os.path.ismount(p["mount_point"]):
-        module.fail_json(
-            msg=f"{p['mount_point']} is not a mounted filesystem: plug in and mount the backup disk"
-        )
+    try:
+        require_mounted(p["mount_point"])
+    except BackupError as exc:
+        module.fail_json(msg=str(exc))
     if not os.path.isdir(src):
         module.exit_json(changed=False, deleted=[], kept=[], incomplete=[], dir=src)
     if p["keep_daily"] < 1:

@@ -23,11 +23,9 @@ description:
 version_added: 0.1.0
 author:
 - SIMRS downtime automation maintainers
+extends_documentation_fragment:
+- simrs.downtime.backup_disk
 options:
-  mount_point:
-    description: Where the external disk is mounted.
-    type: path
-    required: true
   source_host:
     description: Whose sets to verify (the folder under simrs-backups/).
     type: str
@@ -85,10 +83,12 @@ from ansible_collections.simrs.downtime.plugins.module_utils.backup import (
     MANIFEST,
     BackupError,
     binlog_dir,
+    disk_argument_spec,
     iso,
     list_sets,
     locked,
     parse_iso,
+    require_mounted,
     sha256_file,
     source_dir,
     utcnow,
@@ -173,7 +173,7 @@ def check_binlogs(directory: str) -> dict:
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "mount_point": {"type": "path", "required": True},
+            **disk_argument_spec(),
             "source_host": {"type": "str", "required": True},
             "set": {"type": "str", "default": ""},
             "binlogs": {"type": "bool", "default": True},
@@ -183,10 +183,10 @@ def main() -> None:
     )
     p = module.params
     src = source_dir(p["mount_point"], p["source_host"])
-    if not os.path.ismount(p["mount_point"]):
-        module.fail_json(
-            msg=f"{p['mount_point']} is not a mounted filesystem: plug in and mount the backup disk"
-        )
+    try:
+        require_mounted(p["mount_point"])
+    except BackupError as exc:
+        module.fail_json(msg=str(exc))
     if not os.path.isdir(src):
         module.fail_json(
             msg=f"there are no backups of {p['source_host']} on this disk ({src} does not exist)"
