@@ -37,9 +37,12 @@ from orchestrator.lab import lab  # noqa: E402
 SIMRS = str(Path(sys.executable).with_name("simrs"))
 
 
-def simrs(*args: str, env: dict[str, str] | None = None, timeout: float = 3600) -> subprocess.CompletedProcess:
-    res = subprocess.run([SIMRS, *args], capture_output=True, text=True, timeout=timeout, env=env, check=False)
-    return res
+def simrs(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 3600
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [SIMRS, *args], capture_output=True, text=True, timeout=timeout, env=env, check=False
+    )
 
 
 def must(res: subprocess.CompletedProcess, what: str) -> None:
@@ -73,7 +76,9 @@ def task_seconds(runs: Path, playbook: str, needles: tuple[str, ...]) -> dict[st
             began, task = starts[key]
             for needle in needles:
                 if needle in task.lower():
-                    spent = (datetime.fromisoformat(ev["created"]) - datetime.fromisoformat(began)).total_seconds()
+                    spent = (
+                        datetime.fromisoformat(ev["created"]) - datetime.fromisoformat(began)
+                    ).total_seconds()
                     out[needle] = out.get(needle, 0.0) + spent
     return out
 
@@ -139,7 +144,16 @@ def prestaged(patients: int) -> dict:
     backup(env)
     must(simrs("lab", "break", "primary-off"), "break primary-off")
     res = simrs(
-        "incident", "open", "--reporter", "kasir-01", "--window", "10s", "--policy", "approve", "--json", env=env
+        "incident",
+        "open",
+        "--reporter",
+        "kasir-01",
+        "--window",
+        "10s",
+        "--policy",
+        "approve",
+        "--json",
+        env=env,
     )
     view = json.loads(res.stdout)
     if view.get("phase") != "FAILOVER_PENDING" or (view.get("standby") or {}).get("state") != "ready":
@@ -170,19 +184,44 @@ def main() -> None:
     simrs("lab", "down", timeout=600)
     load = os.getloadavg()[0]
     print(f"\nCold failover by phase (seconds; load {load:.1f}, {os.cpu_count()} CPUs)")
-    head = ["patients", "set MB", *procedure.FAILOVER_STEPS, "RTO", "copy", "load", "raw copy", "restore/raw", "overhead"]
+    head = [
+        "patients",
+        "set MB",
+        *procedure.FAILOVER_STEPS,
+        "RTO",
+        "copy",
+        "load",
+        "raw copy",
+        "restore/raw",
+        "overhead",
+    ]
     print(" | ".join(f"{h:>9}" for h in head))
     for r in colds:
         mb = (r["set_bytes"] or 0) / 1e6
-        cells = [r["patients"], f"{mb:.1f}", *(f"{r['steps'].get(s, 0):.1f}" for s in procedure.FAILOVER_STEPS)]
+        cells = [
+            r["patients"],
+            f"{mb:.1f}",
+            *(f"{r['steps'].get(s, 0):.1f}" for s in procedure.FAILOVER_STEPS),
+        ]
         ratio = (r["copy"] + r["load"]) / r["raw_copy"] if r["raw_copy"] else float("nan")
-        cells += [f"{r['rto']:.1f}", f"{r['copy']:.1f}", f"{r['load']:.1f}", f"{r['raw_copy']:.2f}", f"{ratio:.1f}x"]
+        cells += [
+            f"{r['rto']:.1f}",
+            f"{r['copy']:.1f}",
+            f"{r['load']:.1f}",
+            f"{r['raw_copy']:.2f}",
+            f"{ratio:.1f}x",
+        ]
         cells += [f"{r['overhead']:.1f}"]
         print(" | ".join(f"{c!s:>9}" for c in cells))
     print("\nPre-staged takeover (seconds): approval -> every client verified on the standby (goal < 30)")
     print(" | ".join(f"{h:>20}" for h in ("patients", "pre-staging", "approval->verified", "command wall")))
     for r in pres:
-        cells = [r["patients"], f"{r['prestage']:.1f}", f"{r['approval_to_verified']:.1f}", f"{r['wall']:.1f}"]
+        cells = [
+            r["patients"],
+            f"{r['prestage']:.1f}",
+            f"{r['approval_to_verified']:.1f}",
+            f"{r['wall']:.1f}",
+        ]
         print(" | ".join(f"{c!s:>20}" for c in cells))
 
 
