@@ -76,7 +76,7 @@ def drill_run(ctx: click.Context, as_json: bool, lang: str, output: Path | None)
     elif output is None:
         out.print(text, markup=False, highlight=False)
     else:
-        mark = "[green]passed[/]" if facts["ok"] else "[red]did not pass[/]"
+        mark = "[green]ok[/]" if facts["ok"] else "[red]NOT OK[/]"
         out.print(f"{drill_id} {mark}: {escape(facts['detail'])}")
         progress(f"drill report written to {output}")
     sys.exit(drill.exit_code(facts))
