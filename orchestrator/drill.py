@@ -23,14 +23,14 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from orchestrator import procedure
 from orchestrator.ansible import Gateway, PlayResult, Progress, parse_inventory
 from orchestrator.errors import SimrsError
-from orchestrator.journal import Event, Journal, JournalError
+from orchestrator.journal import DRILL_LOCK, Event, Journal, JournalError
 
 # In the order they run. The RTO is the time until the SIMRS was verified: every phase but the
 # power-off (the clean-up of a drill, not part of a failover).
 PHASES = ("power_on", "restore", "start", "address", "verify", "power_off")
 RTO_PHASES = PHASES[:-1]
 DRILL_TIMEOUT_S = 3600  # a restore of a large database is the longest phase
-LOCK = "DRILL"  # one drill at a time on this admin machine
+LOCK = DRILL_LOCK  # one drill at a time on this admin machine; incidents wait for it
 
 # Tasks of playbooks/drill.yml that begin a phase: what the operator sees while it runs.
 PHASE_TASKS = {

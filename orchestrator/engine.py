@@ -15,10 +15,12 @@ from typing import Any, Protocol
 
 from orchestrator import procedure
 from orchestrator.ansible import Gateway, Job, PlayResult, parse_inventory
-from orchestrator.journal import Journal, JournalError
+from orchestrator.journal import DRILL_LOCK, Journal, JournalError
 from orchestrator.procedure import Action, Incident, Phase
 
 WAIT_SLICE_S = 1.0
+# Actions that use the standby: they wait while a DR drill has it.
+STANDBY_ACTIONS = ("failover_step", "failover_takeover", "standby_cold")
 FAILOVER_STEP_TIMEOUT_S = 1800  # a restore of a large database is the longest step
 
 
@@ -520,6 +522,8 @@ class Engine:
                 continue
             if action.finished or action.needs_operator:
                 return inc
+            if action.kind in STANDBY_ACTIONS and self._drill_running(inc):
+                continue
             if action.kind == "wait":
                 self._wait(inc, action.until or self.now())
                 continue
@@ -533,7 +537,7 @@ class Engine:
         if job is not None and job.done():
             self._finish_prestage(inc.id)
             return True
-        if job is None and procedure.prestage_due(inc):
+        if job is None and procedure.prestage_due(inc) and not self._drill_running(inc, quiet=True):
             self.ui.step(
                 inc,
                 procedure.Action(
@@ -547,6 +551,17 @@ class Engine:
             )
             return True
         return False
+
+    def _drill_running(self, inc: Incident, quiet: bool = False) -> bool:
+        """A DR drill (`simrs drill`) is using the standby: wait for it to power the standby off
+        (a few minutes at most) rather than race it for the same machine."""
+        holder = self.journal.held_by(DRILL_LOCK)
+        if holder is None:
+            return False
+        if not quiet:
+            self.ui.step(inc, procedure.Action("wait", reason=f"a DR drill is using the standby ({holder})"))
+        self.sleep(WAIT_SLICE_S * 5)
+        return True
 
     def _finish_prestage(self, incident_id: str) -> None:
         job, self._prestage_job = self._prestage_job, None

@@ -43,6 +43,10 @@ CREATE TRIGGER IF NOT EXISTS events_append_only_d BEFORE DELETE ON events
 """
 
 
+# `simrs drill` holds this lock while it uses the standby; the incident engine waits for it.
+DRILL_LOCK = "DRILL"
+
+
 class JournalError(SimrsError):
     """The journal refuses (locked incident, unknown id); the message says what to do."""
 
@@ -124,6 +128,19 @@ class Journal:
         day = time.strftime("%Y%m%d", time.localtime(now))
         taken = [i for i in self.drills() if i.startswith(f"DRILL-{day}-")]
         return f"DRILL-{day}-{len(taken) + 1:03d}"
+
+    def held_by(self, incident: str) -> str | None:  # incident: an incident id or DRILL_LOCK
+        """Who holds this lock right now (None: nobody). Does not take it."""
+        path = self.path.parent / "locks" / f"{incident}.lock"
+        if not path.exists():
+            return None
+        with path.open("a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                return handle.read().strip() or "another process"
+            return None
 
     @contextlib.contextmanager
     def lock(self, incident: str, purpose: str) -> Iterator[None]:

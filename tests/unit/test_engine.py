@@ -19,7 +19,7 @@ from orchestrator.engine import (
     server_check_facts,
     triage_facts,
 )
-from orchestrator.journal import Journal, JournalError
+from orchestrator.journal import DRILL_LOCK, Journal, JournalError
 from orchestrator.procedure import Phase, replay
 from tests.unit.test_procedure import CONFIRMED
 
@@ -746,3 +746,26 @@ def test_a_step_refusing_the_situation_stops_there_but_an_argument_spec_error_is
     engine.retry_blocked(inc.id, "ops")
     with pytest.raises(ConfigError, match="restore_x: bad"):
         engine.drive(inc.id)
+
+
+def test_the_failover_waits_while_a_drill_uses_the_standby(tmp_path):
+    steps = {f"failover_{s}": [result(f"failover_{s}", step_data(s))] for s in procedure.FAILOVER_STEPS}
+    engine, gw, clock = make(tmp_path, {"notify": [NOTIFY_OK], **steps})
+    incident_id = engine.open_failover("ops", "dead")
+    drill = engine.journal.lock(DRILL_LOCK, "running a drill")
+    drill.__enter__()
+    real_sleep = clock.sleep
+    slept = []
+
+    def sleep(s):
+        slept.append(s)
+        if len(slept) == 3:  # the drill ends (its clean-up switched the standby off)
+            drill.__exit__(None, None, None)
+        real_sleep(s)
+
+    engine.sleep = sleep
+    inc = engine.drive(incident_id)
+    assert inc.phase == Phase.RESOLVED
+    assert len(slept) >= 3
+    first_step = next(i for i, c in enumerate(gw.calls) if c[0].startswith("failover_"))
+    assert first_step == 1  # the paper notice went out at once; the steps waited for the drill
