@@ -13,8 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from orchestrator import procedure
+from orchestrator import backups, procedure
 from orchestrator.ansible import Gateway, Job, PlayResult, parse_inventory
+from orchestrator.errors import SimrsError
 from orchestrator.journal import DRILL_LOCK, Journal, JournalError
 from orchestrator.procedure import Action, Incident, Phase
 
@@ -309,7 +310,9 @@ def failover_plan(result: PlayResult, h: Hospital) -> dict[str, Any]:
     ipt = mine["ip_takeover"].get(h.standby or "") or {}
     notes: list[str] = []
     checks: dict[str, dict[str, Any] | None] = {
-        "fence": {"ok": bool(fence.get("fenced", fence != {})), "detail": fence.get("detail", "")}
+        # Published = its preflight passed and it measured how it would fence (a primary that
+        # needs a person's word stops the run instead, with the reason).
+        "fence": {"ok": True, "detail": fence.get("detail", "")}
         if fence
         else {"ok": False, "detail": result.explanation or "the fence could not be checked"},
         "power_on": {"ok": bool(power), "detail": power.get("detail", "")} if power else None,
@@ -348,7 +351,6 @@ def failover_plan(result: PlayResult, h: Hospital) -> dict[str, Any]:
         "primary": h.primary,
         "standby": h.standby,
         "clients": list(h.clients),
-        "service_ip": None,
         "steps": steps,
         "backup": backup,
         "notes": notes,
@@ -705,10 +707,42 @@ class Engine:
         if h.standby is None:
             raise JournalError("the inventory has no simrs_standby host: there is nothing to fail over to")
         result = self.gateway.run("failover", check=True, timeout=600, progress=self.ui.event)
-        bad = result.misconfigured()
+        # Check mode stops where a step cannot be measured (a cold standby stays off; the verify
+        # expects the standby): only settings the roles reject are errors here.
+        bad = [o for o in result.misconfigured() if o.failed_action.endswith("validate_argument_spec")]
         if bad:
             raise ConfigError(f"failover: the inventory needs fixing ({bad[0].name}): {bad[0].message}")
-        return failover_plan(result, h)
+        plan = failover_plan(result, h)
+        if plan["backup"] is None:
+            plan["backup"] = self._newest_backup_on_disk(plan)
+        return plan
+
+    def _newest_backup_on_disk(self, plan: dict[str, Any]) -> dict[str, Any] | None:
+        """A cold standby cannot be asked: read the disk's listing where it is plugged in now
+        (the primary, when it still answers). The restore re-checks every hash anyway."""
+        try:
+            found = backups.listing(self.gateway.run(backups.LIST, timeout=300))
+        except SimrsError as exc:
+            plan["notes"].append(f"the backups on the external disk could not be listed: {exc}")
+            return None
+        usable = [row for row in found.sets if row.state not in ("BAD", "incomplete")]
+        if not usable:
+            plan["notes"].append(f"no usable backup set on the external disk (seen from {found.host})")
+            plan["ready"] = False
+            return None
+        newest = max(usable, key=lambda row: row.created_at)
+        age = newest.age_seconds
+        return {
+            "set": newest.name,
+            "created_at": newest.created_at,
+            "age_seconds": age,
+            "age": f"{int(age) // 3600} h {int(age) % 3600 // 60} min" if age is not None else "?",
+            "state": newest.state,
+            "seen_from": found.host,
+            "skipped_bad": [
+                row.name for row in found.sets if row.state == "BAD" and row.created_at > newest.created_at
+            ],
+        }
 
     # -- the service IP's owner --
 

@@ -55,7 +55,8 @@ def failover(ctx: click.Context, reason: str, dry_run: bool, yes: bool, as_json:
 
 def render_plan(plan: dict) -> None:
     out.print(
-        f"[bold]failover plan[/]: {plan['primary']} -> {plan['standby']} (service IP {plan['service_ip']})"
+        f"[bold]failover plan[/]: {plan['primary']} -> {plan['standby']}, "
+        f"verified from the admin machine and {len(plan['clients'])} PCs"
     )
     for i, step in enumerate(plan["steps"], 1):
         out.print(f"  {i}. {step['step']:12} {step['what']}")
@@ -66,7 +67,8 @@ def render_plan(plan: dict) -> None:
     if backup:
         out.print(
             f"backup to restore: {backup.get('set')} of {backup.get('created_at')} "
-            f"({backup.get('age')} old)"
+            f"({backup.get('age')} old"
+            + (f", as {backup['seen_from']} sees the disk)" if backup.get("seen_from") else ")")
             + (" [yellow]newer bad sets skipped[/]" if backup.get("skipped_bad") else "")
         )
     for note in plan["notes"]:

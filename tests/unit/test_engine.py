@@ -15,6 +15,7 @@ from orchestrator.engine import (
     Engine,
     Hospital,
     failover_extravars,
+    failover_plan,
     notice_facts,
     server_check_facts,
     triage_facts,
@@ -769,3 +770,40 @@ def test_the_failover_waits_while_a_drill_uses_the_standby(tmp_path):
     assert len(slept) >= 3
     first_step = next(i for i, c in enumerate(gw.calls) if c[0].startswith("failover_"))
     assert first_step == 1  # the paper notice went out at once; the steps waited for the drill
+
+
+def test_the_dry_run_plan_says_how_the_primary_would_be_fenced_and_which_backup_is_restored():
+    hospital = Hospital(CLIENTS, "simrs-primary", "simrs-standby", 60, "approve")
+    checked = PlayResult(
+        "failover",
+        "failed",
+        2,
+        {"simrs-standby": HostOutcome("simrs-standby", False, True, "x", "unreachable")},
+        {},
+        published={
+            "simrs_failover_fence": {"simrs-primary": {"fenced": False, "detail": "would power off (hard)"}},
+            "simrs_failover_power_on": {"simrs-standby": {"state_before": "off", "detail": "would power on"}},
+        },
+    )
+    plan = failover_plan(checked, hospital)
+    assert [s["step"] for s in plan["steps"]] == list(procedure.FAILOVER_STEPS)
+    assert plan["steps"][0]["check"] == {"ok": True, "detail": "would power off (hard)"}
+    assert plan["steps"][2]["check"] is None
+    assert any("is off" in n for n in plan["notes"])
+    assert plan["ready"]
+    restored = replace(
+        checked,
+        published={
+            **checked.published,
+            "simrs_failover_power_on": {"simrs-standby": {"state_before": "on", "detail": "on"}},
+            "simrs_failover_restore": {"simrs-standby": {"set": "S1", "created_at": "2026-11-26T01:00:00Z",
+                                                         "age_seconds": 7260, "detail": "would restore S1"}},
+        },
+    )  # fmt: skip
+    plan = failover_plan(restored, hospital)
+    assert plan["backup"]["set"] == "S1"
+    assert plan["backup"]["age"] == "2 h 1 min"
+    no_fence = replace(checked, published={}, explanation="simrs-primary: confirm it is off")
+    plan = failover_plan(no_fence, hospital)
+    assert not plan["ready"]
+    assert "confirm" in plan["steps"][0]["check"]["detail"]
