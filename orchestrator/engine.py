@@ -358,6 +358,22 @@ def failover_plan(result: PlayResult, h: Hospital) -> dict[str, Any]:
     }
 
 
+def failback_facts(result: PlayResult, h: Hospital) -> dict[str, Any]:
+    verify = (result.data.get("localhost") or {}).get("verify") or {}
+    ok = result.ok and bool(verify.get("ok"))
+    if ok:
+        detail = f"the SIMRS runs on {h.primary} again, verified from the admin machine"
+    else:
+        failed = "; ".join(f"{o.name}: {o.message}" for o in result.hosts.values() if not o.ok)
+        detail = verify.get("detail") or failed or result.explanation or "no result published"
+    return {
+        "ok": ok,
+        "detail": str(detail)[:500],
+        "served_by": verify.get("served_by"),
+        "hosts": {k: v for k, v in result.data.items() if k != "localhost"},
+    }
+
+
 def failover_extravars(step: str, inc: Incident) -> dict[str, Any]:
     """What a failover step needs from the journal: the outage time for the RPO; a person's word
     that the primary is off (for a primary whose driver cannot see its power)."""
@@ -751,7 +767,7 @@ class Engine:
         for incident_id in reversed(self.journal.incidents()):
             inc = self.incident(incident_id)
             if "ip_takeover" in inc.failover_done:
-                return inc
+                return None if inc.failed_back else inc
             if inc.verified_after_repair:  # the newest incident ended on the primary
                 return None
         return None
@@ -770,6 +786,30 @@ class Engine:
             return facts, None
         with self.journal.lock(inc.id, "guarding the service IP"):
             self.journal.append(inc.id, "ip_guard", facts, ts=self.now())
+        return facts, inc.id
+
+    def failback(self, by: str, data_synced: bool) -> tuple[dict[str, Any], str]:
+        """Back to the repaired primary (playbooks/failback.yml): the standby stops the SIMRS and
+        gives up the service IP, the primary takes it (duplicate check first) and starts the
+        SIMRS, verified from the admin machine. It moves no data: a person confirms that what was
+        entered on the standby is on the primary. Journaled in the failover's incident."""
+        inc = self.serving_incident()
+        if inc is None:
+            raise JournalError("no failover to undo: by the journal, the main server serves the SIMRS")
+        if inc.active:
+            raise JournalError(f"incident {inc.id} is still {inc.phase}: let its failover finish first")
+        if not data_synced:
+            raise JournalError(
+                "failback moves no data: what the units entered on the standby since the failover "
+                f"({time.strftime('%H:%M', time.localtime(inc.verified_at or inc.opened_at))}) must be on "
+                "the main server first (e.g. `simrs backup run` on the standby, restored on the primary); "
+                "then confirm with --data-synced"
+            )
+        with self.journal.lock(inc.id, "failing back"):
+            self.journal.append(inc.id, "action_started", {"action": "failback", "by": by}, ts=self.now())
+            result = self._run("failback", extravars={"failback_data_synced": True}, timeout=1200)
+            facts = failback_facts(result, self.hospital)
+            self.journal.append(inc.id, "failback", {"by": by, **facts}, ts=self.now())
         return facts, inc.id
 
     # -- operator facts (no lock: the driving process reads them on its next turn) --

@@ -195,6 +195,7 @@ class Incident:
     standby: dict[str, Any] = field(default_factory=dict)  # readiness: {state, detail, set, ...}
     standby_cold_tried: bool = False
     primary_confirmed_off: str | None = None  # who confirmed by hand that the primary is off
+    failed_back: bool = False  # the SIMRS moved back to the primary after the failover
     reason: str = ""  # why it is where it is, for people
     closed_cause: str = ""
 
@@ -407,6 +408,8 @@ def apply(inc: Incident, kind: str, data: dict[str, Any], ts: float) -> Incident
         return replace(inc, failover_blocked=None)
     if kind == "primary_confirmed_off":
         return replace(inc, primary_confirmed_off=data.get("by", "?"))
+    if kind == "failback":
+        return replace(inc, failed_back=bool(data.get("ok")) or inc.failed_back)
     if kind == "on_standby":
         return replace(
             inc, phase=Phase.RUNNING_ON_STANDBY, reason=data.get("reason", "running on the standby")

@@ -348,6 +348,18 @@ def describe_failover(ev: Event, lang: str) -> str | None:  # noqa: PLR0911
             if en
             else f"{d.get('by')} melanjutkan pengalihan pada langkah {d.get('step')}"
         )
+    if ev.kind == "failback":
+        if d.get("ok"):
+            return (
+                f"back on the main server (failback by {d.get('by')})"
+                if en
+                else f"kembali ke server utama (failback oleh {d.get('by')})"
+            )
+        return (
+            f"failback by {d.get('by')} did not finish: {d.get('detail')}"
+            if en
+            else f"failback oleh {d.get('by')} belum berhasil: {d.get('detail')}"
+        )
     if ev.kind == "ip_guard":
         done = "; ".join(
             f"{h}: {', '.join(s.get('done', []))}"

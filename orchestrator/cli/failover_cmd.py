@@ -1,4 +1,5 @@
-"""`simrs failover` (SOP 4b on its own), `simrs guard` (never two owners of the service IP)."""
+"""`simrs failover` (SOP 4b on its own), `simrs guard` (never two owners of the service IP),
+`simrs failback` (back to the repaired main server)."""
 
 from __future__ import annotations
 
@@ -107,4 +108,27 @@ def guard(ctx: click.Context, owner: str | None, as_json: bool) -> None:
             out.print(f"  {host:16} {state}{'; done: ' + ', '.join(s['done']) if s.get('done') else ''}")
         if incident_id:
             out.print(f"journaled in {incident_id}")
+    sys.exit(0 if facts["ok"] else 1)
+
+
+@main.command("failback")
+@click.option(
+    "--data-synced",
+    is_flag=True,
+    help="You confirm that what the units entered on the standby since the failover is on the main server.",
+)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handle_errors
+def failback(ctx: click.Context, data_synced: bool, as_json: bool) -> None:
+    """Back to the repaired main server after a failover: the standby stops the SIMRS and gives up
+    the service IP, the main server takes it (duplicate check first), starts and is verified.
+    Moves no data (confirm with --data-synced); journaled in the failover's incident."""
+    engine = base.make_engine(ctx)
+    facts, incident_id = engine.failback(settings.operator(), data_synced)
+    if as_json:
+        click.echo(json.dumps({"incident": incident_id, **facts}, indent=2, default=str))
+    else:
+        mark = "[green]ok[/]" if facts["ok"] else "[red]FAILED[/]"
+        out.print(f"{mark} {facts['detail']} (journaled in {incident_id})")
     sys.exit(0 if facts["ok"] else 1)

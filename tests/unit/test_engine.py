@@ -807,3 +807,34 @@ def test_the_dry_run_plan_says_how_the_primary_would_be_fenced_and_which_backup_
     plan = failover_plan(no_fence, hospital)
     assert not plan["ready"]
     assert "confirm" in plan["steps"][0]["check"]["detail"]
+
+
+def test_failback_needs_a_finished_failover_and_a_persons_word_then_the_primary_owns_the_ip(tmp_path):
+    steps = {f"failover_{s}": [result(f"failover_{s}", step_data(s))] for s in procedure.FAILOVER_STEPS}
+    back = result(
+        "failback",
+        {
+            "simrs-standby": {"service": {"state": "stopped"}, "ip_takeover": {"present_after": False}},
+            "simrs-primary": {"power": {"state_after": "on"}, "ip_takeover": {"present_after": True}},
+            "localhost": {"verify": {"ok": True, "served_by": "simrs-primary"}},
+        },
+    )
+    guard = result("ip_guard", {"localhost": {"ok": True, "owners": ["simrs-primary"], "detail": "ok"}})
+    engine, gw, _ = make(tmp_path, {"notify": [NOTIFY_OK], "failback": [back], "ip_guard": [guard], **steps})
+    with pytest.raises(JournalError, match="no failover to undo"):
+        engine.failback("ops", data_synced=True)
+    incident_id = engine.open_failover("ops", "dead")
+    engine.drive(incident_id)
+    with pytest.raises(JournalError, match="--data-synced"):
+        engine.failback("ops", data_synced=False)
+    assert not [c for c in gw.calls if c[0] == "failback"]  # refused before anything ran
+    facts, where = engine.failback("ops", data_synced=True)
+    assert where == incident_id
+    assert facts["ok"]
+    assert facts["served_by"] == "simrs-primary"
+    assert gw.calls[-1][1]["extravars"] == {"failback_data_synced": True}
+    assert engine.incident(incident_id).failed_back
+    engine.guard()
+    assert gw.calls[-1][1]["extravars"] == {"ip_guard_owner": "simrs-primary"}  # the primary owns it again
+    with pytest.raises(JournalError, match="no failover to undo"):
+        engine.failback("ops", data_synced=True)
