@@ -109,6 +109,17 @@ def check_the_old_primary_comes_back_without_the_ip(home: Path, incident: str) -
     assert set(served_by().values()) == {"simrs-standby"}
 
 
+def check_failback() -> None:
+    """Back to the repaired primary (the test stands for the person who moved the data back)."""
+    assert simrs("failback", timeout=300).returncode == 2  # no --data-synced: refused, nothing moved
+    assert status()["service_ip_owners"] == ["simrs-standby"]
+    res = simrs("failback", "--data-synced", "--json", timeout=900)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["served_by"] == "simrs-primary"
+    assert status()["service_ip_owners"] == ["simrs-primary"]
+    assert set(served_by().values()) == {"simrs-primary"}
+
+
 def test_failover_restores_the_last_good_backup_replays_binlogs_and_never_shares_the_ip(home, fresh):
     runs = home / "e2e-runs"
     good = play("backup", runs).data["simrs-primary"]["set"]
@@ -166,15 +177,7 @@ def test_failover_restores_the_last_good_backup_replays_binlogs_and_never_shares
     assert sum(again.changed.values()) == 0, again.changed
 
     check_the_old_primary_comes_back_without_the_ip(home, view["id"])
-
-    # Back to the repaired primary (the test stands for the person who moved the data back).
-    assert simrs("failback", timeout=300).returncode == 2  # no --data-synced: refused, nothing moved
-    assert status()["service_ip_owners"] == ["simrs-standby"]
-    res = simrs("failback", "--data-synced", "--json", timeout=900)
-    assert res.returncode == 0, res.stderr
-    assert json.loads(res.stdout)["served_by"] == "simrs-primary"
-    assert status()["service_ip_owners"] == ["simrs-primary"]
-    assert set(served_by().values()) == {"simrs-primary"}
+    check_failback()
     simrs("lab", "workload", "stop")
 
 
