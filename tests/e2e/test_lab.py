@@ -159,26 +159,17 @@ def test_workload_registers_visits_through_the_service_ip(lab):
     assert row.stdout.strip() == "1"
 
 
-def test_backup_corrupt_flips_bytes_and_heal_restores_them(lab):
+def test_backup_corrupt_flips_bytes_and_heal_restores_them(lab, tmp_path, monkeypatch):
+    monkeypatch.setenv("SIMRS_HOME", str(tmp_path / "simrs"))
     spec_dir = json.loads(simrs("lab", "status", "--json").stdout)
     assert spec_dir["faults"] == {}
-    # Until the backup role exists, place a file on the external disk from the primary.
-    subprocess.run(
-        [
-            "podman",
-            "exec",
-            "simrs-primary",
-            "sh",
-            "-c",
-            "mariadb-dump sik | gzip > /media/simrs-backup/sik-test.sql.gz",
-        ],
-        check=True,
-        timeout=60,
-    )
+    res = simrs("backup", "run", "--json", timeout=600)
+    assert res.returncode == 0, res.stderr
+    data_file = json.loads(res.stdout)["path"] + "/data.sql.zst"
 
     def digest() -> str:
         return subprocess.run(
-            ["podman", "exec", "simrs-primary", "sha256sum", "/media/simrs-backup/sik-test.sql.gz"],
+            ["podman", "exec", "simrs-primary", "sha256sum", data_file],
             capture_output=True,
             text=True,
             check=True,
@@ -186,18 +177,13 @@ def test_backup_corrupt_flips_bytes_and_heal_restores_them(lab):
 
     before = digest()
     assert simrs("lab", "break", "backup-corrupt").returncode == 0
-    assert digest() != before
-    test_gz = subprocess.run(
-        ["podman", "exec", "simrs-primary", "gzip", "-t", "/media/simrs-backup/sik-test.sql.gz"],
-        capture_output=True,
-        check=False,
+    assert digest() != before  # the newest set's data file, the one a restore would read
+    test_zst = subprocess.run(
+        ["podman", "exec", "simrs-primary", "zstd", "-t", "-q", data_file], capture_output=True, check=False
     )
-    assert test_gz.returncode != 0
+    assert test_zst.returncode != 0
     assert simrs("lab", "heal", "backup-corrupt").returncode == 0
     assert digest() == before
-    subprocess.run(
-        ["podman", "exec", "simrs-primary", "rm", "/media/simrs-backup/sik-test.sql.gz"], check=True
-    )
 
 
 def test_bad_input_is_refused_with_exit_code_2(lab):
