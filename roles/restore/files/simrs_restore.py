@@ -197,12 +197,62 @@ def check_set(  # noqa: PLR0911, PLR0912
         file_path = path / name
         if not file_path.is_file():
             return manifest, f"{name} is missing"
-        size = file_path.stat().st_size
-        if entry.get("size") is not None and size != entry["size"]:
-            return manifest, f"{name} has {size} bytes, the manifest says {entry['size']}"
-        if sha256_of(file_path) != entry.get("sha256"):
+        stat = file_path.stat()
+        if entry.get("size") is not None and stat.st_size != entry["size"]:
+            return manifest, f"{name} has {stat.st_size} bytes, the manifest says {entry['size']}"
+        if cached_sha256(file_path, stat, args) != entry.get("sha256"):
             return manifest, f"{name}: sha256 does not match the manifest (corrupt)"
     return manifest, None
+
+
+def cached_sha256(path: Path, stat: os.stat_result, args: dict[str, Any]) -> str:
+    """The file's sha256, from this host's recent scan when the file is unchanged since (same size
+    and modification time, hashed less than hash_cache_seconds ago), else read in full. A takeover
+    right after the pre-staging then does not read a large set from the disk a second time."""
+    cache: dict[str, Any] = args.setdefault("_hash_cache", {})
+    key = str(path)
+    hit = cache.get(key)
+    now = time.time()
+    if (
+        hit
+        and hit.get("size") == stat.st_size
+        and hit.get("mtime_ns") == stat.st_mtime_ns
+        and now - float(hit.get("at", 0)) <= float(args.get("hash_cache_seconds") or 0)
+    ):
+        return str(hit["sha256"])
+    digest = sha256_of(path)
+    cache[key] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest, "at": now}
+    return digest
+
+
+def load_hash_cache(args: dict[str, Any]) -> None:
+    path = args.get("hash_cache")
+    args["_hash_cache"] = {}
+    if not path or not float(args.get("hash_cache_seconds") or 0):
+        return
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return
+    if isinstance(data, dict):
+        args["_hash_cache"] = data
+
+
+def save_hash_cache(args: dict[str, Any]) -> None:
+    """Best effort (the cache only saves time): written atomically, 0600, never in check mode."""
+    path = args.get("hash_cache")
+    if not path or not args.get("write_hash_cache") or not float(args.get("hash_cache_seconds") or 0):
+        return
+    target = Path(path)
+    try:
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(args.get("_hash_cache", {}), handle)
+        os.replace(tmp, target)
+    except OSError:
+        return
 
 
 def step_scan(args: dict[str, Any]) -> dict[str, Any]:
@@ -230,6 +280,7 @@ def step_scan(args: dict[str, Any]) -> dict[str, Any]:
         (p.name for p in source_dir.iterdir() if p.is_dir() and SET_NAME.match(p.name)), reverse=True
     )
     result["sets_on_disk"] = len(names)
+    load_hash_cache(args)
     for name in names:
         manifest, problem = check_set(source_dir / name, args)
         stamp = dt.datetime.strptime(SET_NAME.match(name).group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
@@ -253,6 +304,7 @@ def step_scan(args: dict[str, Any]) -> dict[str, Any]:
         for entry in result["checked"][:-1]:
             entry["newer_by_seconds"] = int((parse_iso(entry["created_at"]) - chosen_at).total_seconds())
         result["chosen"]["age_seconds"] = int((now_utc() - chosen_at).total_seconds())
+    save_hash_cache(args)
     binlog_dir = root / "binlogs" / args["source_host"]
     result["binlog_dir"] = str(binlog_dir)
     if binlog_dir.is_dir():
