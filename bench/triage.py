@@ -77,8 +77,10 @@ def main() -> None:
     for n, h, o, s in rows:
         print(f"{n:>7} | {h[0]:>5.1f} ({h[2]:<10}) | {o[0]:>5.1f} ({o[2]:<16}) | {s[0]:>5.1f} ({s[2]:<10})")
     base = rows[0][1][0]
-    print("\nGrowth against the smallest lab (all healthy): "
-          + ", ".join(f"{n} clients x{h[0] / base:.2f}" for n, h, _, _ in rows))
+    print(
+        "\nGrowth against the smallest lab (all healthy): "
+        + ", ".join(f"{n} clients x{h[0] / base:.2f}" for n, h, _, _ in rows)
+    )
 
 
 if __name__ == "__main__":
