@@ -209,6 +209,13 @@ class Incident:
     def active(self) -> bool:
         return self.phase in ACTIVE
 
+    @property
+    def restored(self) -> dict[str, Any]:
+        """What the failover's restore step published for the standby (set, rpo_seconds, last_visit,
+        skipped_bad, ...), or {} before it ran."""
+        hosts = (self.failover_facts.get("restore") or {}).get("hosts") or {}
+        return next(iter(hosts.values()), {})
+
 
 def replay(incident_id: str, events: Iterable[Any]) -> Incident:
     """Fold journal events (objects with .kind, .ts, .data) into the incident's current state."""

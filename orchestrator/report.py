@@ -375,7 +375,7 @@ def failover_summary(events: list[Event], inc: procedure.Incident, lang: str) ->
     """The failover section: the backup restored, its age, the data possibly lost, time by step."""
     if not inc.failover_facts and not inc.standby:
         return None
-    restore = next(iter(((inc.failover_facts.get("restore") or {}).get("hosts") or {}).values()), {})
+    restore = inc.restored
     rows = []
     started: Event | None = None
     prestage_started: Event | None = None  # runs beside the other actions

@@ -129,7 +129,7 @@ def failover_view(inc: Incident) -> dict | None:
     steps = {
         step: {"ok": f.get("ok"), "detail": f.get("detail", "")} for step, f in inc.failover_facts.items()
     }
-    restore = next(iter(((inc.failover_facts.get("restore") or {}).get("hosts") or {}).values()), {})
+    restore = inc.restored
     return {
         "done": list(inc.failover_done),
         "blocked": inc.failover_blocked,

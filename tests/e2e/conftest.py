@@ -21,6 +21,16 @@ def simrs(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     )
 
 
+def simrs_json(*args: str, timeout: float = 1200) -> tuple[int, dict, str]:
+    """A command with --json: (exit code, its JSON or {} when it printed none, stderr)."""
+    res = simrs(*args, "--json", timeout=timeout)
+    try:
+        view = json.loads(res.stdout)
+    except json.JSONDecodeError:
+        view = {}
+    return res.returncode, view, res.stderr
+
+
 def status() -> dict:
     res = simrs("lab", "status", "--json", timeout=120)
     assert res.returncode == 0, res.stderr
@@ -35,6 +45,13 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """This test's own journal (SIMRS_HOME); the lab's state stays where it is."""
+    monkeypatch.setenv("SIMRS_HOME", str(tmp_path / "simrs"))
+    return tmp_path / "simrs"
 
 
 @pytest.fixture(scope="session")

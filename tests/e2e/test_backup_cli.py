@@ -8,23 +8,20 @@ sets byte for byte as they were. Each test has its own SIMRS_HOME."""
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from pathlib import Path
 
 import pytest
 
 from orchestrator.lab import paths
-from tests.e2e.conftest import simrs, status
+from tests.e2e.conftest import simrs, simrs_json, status
 
 SET_RE = re.compile(r"^\d{8}T\d{6}Z-(dump|physical)$")
 PRIMARY = "simrs-primary"
 
 
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("SIMRS_HOME", str(tmp_path / "simrs"))
-    return tmp_path / "simrs"
+# Every test here has its own journal.
+pytestmark = pytest.mark.usefixtures("home")
 
 
 @pytest.fixture
@@ -53,18 +50,9 @@ def files_on_disk() -> dict[str, str]:
     }
 
 
-def as_json(*args: str, timeout: float = 900) -> tuple[int, dict, str]:
-    res = simrs(*args, "--json", timeout=timeout)
-    try:
-        view = json.loads(res.stdout)
-    except json.JSONDecodeError:
-        view = {}
-    return res.returncode, view, res.stderr
-
-
 def take(*args: str) -> str:
     """A backup through the CLI (marking the disk if it is new); the name of the new set."""
-    code, view, err = as_json("backup", "run", "--initialize-disk", *args)
+    code, view, err = simrs_json("backup", "run", "--initialize-disk", *args)
     assert code == 0, err
     assert view["ok"] is True
     assert SET_RE.match(view["set"]), view
@@ -72,7 +60,7 @@ def take(*args: str) -> str:
 
 
 def listed(name: str) -> dict:
-    code, view, err = as_json("backup", "list")
+    code, view, err = simrs_json("backup", "list")
     assert code == 0, err
     found = {s["name"]: s for s in view["sets"]}
     assert name in found, (name, sorted(found))
@@ -95,7 +83,7 @@ def test_backup_list_verify_then_corrupt_is_flagged_and_heal_clears_it(lab, heal
     assert folder.stat().st_mode & 0o777 == 0o700
     assert listed(name)["state"] in ("not verified", "ok")
 
-    code, view, err = as_json("backup", "verify", name)
+    code, view, err = simrs_json("backup", "verify", name)
     assert code == 0, err
     assert [(s["name"], s["state"]) for s in view["sets"]] == [(name, "ok")]
     row = listed(name)
@@ -107,7 +95,7 @@ def test_backup_list_verify_then_corrupt_is_flagged_and_heal_clears_it(lab, heal
     # The fault flips bytes in the largest file of the newest set: the one just taken.
     assert flipped.parent == folder, f"`lab break backup-corrupt` flipped {flipped}, not a file of {name}"
 
-    code, view, err = as_json("backup", "verify", name)
+    code, view, err = simrs_json("backup", "verify", name)
     assert code == 1, err
     (bad,) = view["sets"]
     assert bad["state"] == "BAD"
@@ -120,7 +108,7 @@ def test_backup_list_verify_then_corrupt_is_flagged_and_heal_clears_it(lab, heal
     assert "BAD" in plain.stdout
 
     assert simrs("lab", "heal", "backup-corrupt").returncode == 0
-    code, view, err = as_json("backup", "verify", name)
+    code, view, err = simrs_json("backup", "verify", name)
     assert code == 0, err
     assert listed(name)["state"] == "ok"
 
@@ -154,10 +142,10 @@ def test_physical_backup_and_binlog_shipping(lab):
     assert res.returncode == 0, res.stderr
     shipped = sorted((disk() / "simrs-backups" / "binlogs" / PRIMARY).glob("mysql-bin.[0-9]*"))
     assert [p for p in shipped if not p.name.endswith(".sha256")], "no binary log was shipped"
-    code, view, err = as_json("backup", "list")
+    code, view, err = simrs_json("backup", "list")
     assert code == 0, err
     assert view["binlogs"]["count"] >= 1
-    code, view, err = as_json("backup", "verify", name)
+    code, view, err = simrs_json("backup", "verify", name)
     assert code == 0, err
 
 

@@ -22,12 +22,6 @@ DRILL_IP = "198.18.0.13"
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("SIMRS_HOME", str(tmp_path / "simrs"))
-    return tmp_path / "simrs"
-
-
-@pytest.fixture
 def workload(lab):
     simrs("lab", "heal", timeout=300)  # whatever an earlier test left broken (exit 2: nothing was)
     res = simrs("lab", "workload", "start", "--interval", "0.5")

@@ -22,13 +22,7 @@ from orchestrator.ansible import AnsibleGateway, PlayResult
 from orchestrator.journal import Journal
 from orchestrator.lab import lab as lab_mod
 from orchestrator.lab import podman
-from tests.e2e.conftest import REPO, SIMRS, clients, simrs, status
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("SIMRS_HOME", str(tmp_path / "simrs"))
-    return tmp_path / "simrs"
+from tests.e2e.conftest import REPO, SIMRS, clients, simrs, simrs_json, status
 
 
 def fresh_lab() -> None:
@@ -51,15 +45,6 @@ def play(name: str, runs: Path, **extravars) -> PlayResult:
     result = gateway.run(name, extravars=extravars, timeout=900)
     assert result.ok, f"{name}: {result.explanation}"
     return result
-
-
-def incident_json(*args: str, timeout: float = 1200) -> tuple[int, dict, str]:
-    res = simrs(*args, "--json", timeout=timeout)
-    try:
-        view = json.loads(res.stdout)
-    except json.JSONDecodeError:
-        view = {}
-    return res.returncode, view, res.stderr
 
 
 def workload_record() -> list[dict]:
@@ -139,7 +124,7 @@ def test_failover_restores_the_last_good_backup_replays_binlogs_and_never_shares
     outage_at = time.time()
     assert simrs("lab", "break", "disk-missing").returncode == 0  # and nobody plugged the disk in
 
-    rc, view, err = incident_json(
+    rc, view, err = simrs_json(
         "incident", "open", "--reporter", "kasir-01", "--window", "20s", "--policy", "auto"
     )
     assert rc == 3, err  # stopped, waiting for a person
@@ -152,7 +137,7 @@ def test_failover_restores_the_last_good_backup_replays_binlogs_and_never_shares
     assert "simrs-standby" not in served_by().values()
 
     assert simrs("lab", "heal", "disk-missing").returncode == 0
-    rc, view, err = incident_json("incident", "resume", timeout=1200)
+    rc, view, err = simrs_json("incident", "resume", timeout=1200)
     assert rc == 0, err
     assert view["phase"] == "RESOLVED"
     fo = view["failover"]
@@ -188,7 +173,7 @@ def test_killed_at_every_failover_step_and_a_dead_standby_still_end_verified(hom
     assert simrs("lab", "break", "standby-dead").returncode == 0
 
     # The standby does not come up: the failover stops at power_on and says so.
-    rc, view, err = incident_json(
+    rc, view, err = simrs_json(
         "incident", "open", "--reporter", "kasir-01", "--window", "10s", "--policy", "auto", "--no-prestage"
     )
     assert rc == 3, err
@@ -230,7 +215,7 @@ def test_killed_at_every_failover_step_and_a_dead_standby_still_end_verified(hom
         time.sleep(2)  # the runner's child sees its terminal close
     assert len(killed_at) >= 3, killed_at
 
-    rc, view, err = incident_json("incident", "resume", incident, timeout=1200)
+    rc, view, err = simrs_json("incident", "resume", incident, timeout=1200)
     assert rc == 0, err
     assert view["phase"] == "RESOLVED"
     assert view["failover"]["done"] == list(procedure.FAILOVER_STEPS)
@@ -272,7 +257,7 @@ def test_dry_run_then_a_repair_that_works_returns_the_prestaged_standby_to_cold(
     assert simrs("lab", "break", "db-crash").returncode == 0
     watcher.start()
     try:
-        rc, view, err = incident_json(
+        rc, view, err = simrs_json(
             "incident", "open", "--reporter", "kasir-01", "--window", "5m", "--policy", "approve"
         )
     finally:

@@ -18,13 +18,7 @@ import pytest
 
 from orchestrator.journal import Journal
 from orchestrator.lab import lab as lab_mod
-from tests.e2e.conftest import REPO, SIMRS, clients, simrs, status
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("SIMRS_HOME", str(tmp_path / "simrs"))
-    return tmp_path / "simrs"
+from tests.e2e.conftest import REPO, SIMRS, clients, simrs, simrs_json, status
 
 
 @pytest.fixture
@@ -36,12 +30,7 @@ def healed(lab):
 
 
 def open_incident(*args: str, timeout: float = 900) -> tuple[int, dict, str]:
-    res = simrs("incident", "open", "--reporter", "kasir-01", "--json", *args, timeout=timeout)
-    try:
-        view = json.loads(res.stdout)
-    except json.JSONDecodeError:
-        view = {}
-    return res.returncode, view, res.stderr
+    return simrs_json("incident", "open", "--reporter", "kasir-01", *args, timeout=timeout)
 
 
 def events(home: Path, incident: str) -> list:
