@@ -221,7 +221,7 @@ class Bench:
         inventory = {
             "all": {
                 "vars": {
-                    "ansible_connection": "containers.podman.podman",
+                    "ansible_connection": "simrs.downtime.podman",
                     "ansible_python_interpreter": "/usr/bin/python3",
                     "simrs_service_ip": SERVICE_IP,
                     "simrs_db_databases": ["sik"],

@@ -1,7 +1,7 @@
 """RTO of SOP 4b in the lab, by phase: a cold failover and a pre-staged takeover.
 
 Usage (root, after scripts/setup; takes the lab down and up, one run per size):
-    .venv/bin/python bench/failover.py [--patients 500,50000]
+    .venv/bin/python bench/failover.py [--patients 500,50000] [--modes cold,prestaged]
 
 For each database size, in one run:
   cold        `simrs failover --yes` against a fresh lab whose main server lost power: the
@@ -177,52 +177,59 @@ def prestaged(patients: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", default="500,50000", help="database sizes (patients, two visits each)")
+    parser.add_argument("--modes", default="cold,prestaged", help="which modes to run (cold, prestaged)")
     args = parser.parse_args()
     sizes = [int(x) for x in args.patients.split(",")]
-    colds = [cold(n) for n in sizes]
-    pres = [prestaged(n) for n in sizes]
+    modes = set(args.modes.split(","))
+    if not modes or modes - {"cold", "prestaged"}:
+        parser.error(f"--modes: cold and/or prestaged, not {args.modes!r}")
+    colds = [cold(n) for n in sizes] if "cold" in modes else []
+    pres = [prestaged(n) for n in sizes] if "prestaged" in modes else []
     simrs("lab", "down", timeout=600)
     load = os.getloadavg()[0]
-    print(f"\nCold failover by phase (seconds; load {load:.1f}, {os.cpu_count()} CPUs)")
-    head = [
-        "patients",
-        "set MB",
-        *procedure.FAILOVER_STEPS,
-        "RTO",
-        "copy",
-        "load",
-        "raw copy",
-        "restore/raw",
-        "overhead",
-    ]
-    print(" | ".join(f"{h:>9}" for h in head))
-    for r in colds:
-        mb = (r["set_bytes"] or 0) / 1e6
-        cells = [
-            r["patients"],
-            f"{mb:.1f}",
-            *(f"{r['steps'].get(s, 0):.1f}" for s in procedure.FAILOVER_STEPS),
+    if colds:
+        print(f"\nCold failover by phase (seconds; load {load:.1f}, {os.cpu_count()} CPUs)")
+        head = [
+            "patients",
+            "set MB",
+            *procedure.FAILOVER_STEPS,
+            "RTO",
+            "copy",
+            "load",
+            "raw copy",
+            "restore/raw",
+            "overhead",
         ]
-        ratio = (r["copy"] + r["load"]) / r["raw_copy"] if r["raw_copy"] else float("nan")
-        cells += [
-            f"{r['rto']:.1f}",
-            f"{r['copy']:.1f}",
-            f"{r['load']:.1f}",
-            f"{r['raw_copy']:.2f}",
-            f"{ratio:.1f}x",
-        ]
-        cells += [f"{r['overhead']:.1f}"]
-        print(" | ".join(f"{c!s:>9}" for c in cells))
-    print("\nPre-staged takeover (seconds): approval -> every client verified on the standby (goal < 30)")
-    print(" | ".join(f"{h:>20}" for h in ("patients", "pre-staging", "approval->verified", "command wall")))
-    for r in pres:
-        cells = [
-            r["patients"],
-            f"{r['prestage']:.1f}",
-            f"{r['approval_to_verified']:.1f}",
-            f"{r['wall']:.1f}",
-        ]
-        print(" | ".join(f"{c!s:>20}" for c in cells))
+        print(" | ".join(f"{h:>9}" for h in head))
+        for r in colds:
+            mb = (r["set_bytes"] or 0) / 1e6
+            cells = [
+                r["patients"],
+                f"{mb:.1f}",
+                *(f"{r['steps'].get(s, 0):.1f}" for s in procedure.FAILOVER_STEPS),
+            ]
+            ratio = (r["copy"] + r["load"]) / r["raw_copy"] if r["raw_copy"] else float("nan")
+            cells += [
+                f"{r['rto']:.1f}",
+                f"{r['copy']:.1f}",
+                f"{r['load']:.1f}",
+                f"{r['raw_copy']:.2f}",
+                f"{ratio:.1f}x",
+            ]
+            cells += [f"{r['overhead']:.1f}"]
+            print(" | ".join(f"{c!s:>9}" for c in cells))
+    if pres:
+        print("\nPre-staged takeover (seconds): approval -> every client verified on the standby (goal < 30)")
+        head = ("patients", "pre-staging", "approval->verified", "command wall")
+        print(" | ".join(f"{h:>20}" for h in head))
+        for r in pres:
+            cells = [
+                r["patients"],
+                f"{r['prestage']:.1f}",
+                f"{r['approval_to_verified']:.1f}",
+                f"{r['wall']:.1f}",
+            ]
+            print(" | ".join(f"{c!s:>20}" for c in cells))
 
 
 if __name__ == "__main__":

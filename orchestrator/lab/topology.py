@@ -94,7 +94,7 @@ def render_inventory(spec: LabSpec) -> str:
         "# Every host is a podman container on the internal network " + spec.network + ".",
         "all:",
         "  vars:",
-        "    ansible_connection: containers.podman.podman",
+        "    ansible_connection: simrs.downtime.podman",
         "    ansible_python_interpreter: /usr/bin/python3",
         "  children:",
     ]

@@ -76,7 +76,7 @@ def test_generated_inventory_groups_every_host_once():
     clients = groups["simrs_clients"]["hosts"]
     assert len(clients) == 10
     assert all(v["simrs_unit"] for v in clients.values())
-    assert inv["all"]["vars"]["ansible_connection"] == "containers.podman.podman"
+    assert inv["all"]["vars"]["ansible_connection"] == "simrs.downtime.podman"
 
 
 def test_lab_secrets_in_inventory_match_what_the_lab_configures():

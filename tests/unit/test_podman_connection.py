@@ -1,0 +1,64 @@
+"""The lab's connection `simrs.downtime.podman`: containers.podman.podman with pipelining, so a
+module goes over `podman exec -i`'s standard input in one exec (the lab and Molecule run every task
+through it)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def connection_class():
+    collections = REPO / ".collections"
+    if not (collections / "ansible_collections" / "containers" / "podman").is_dir():
+        pytest.skip("containers.podman is not installed in .collections (run scripts/setup)")
+    sys.path.insert(0, str(collections))
+    try:
+        spec = importlib.util.spec_from_file_location(
+            "simrs_podman_connection", REPO / "plugins" / "connection" / "podman.py"
+        )
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(collections))
+    return module.Connection
+
+
+def bare(connection_class, user=None):
+    """A connection without a play context: only what exec_command uses, podman recorded."""
+    conn = connection_class.__new__(connection_class)
+    conn._connected = True
+    conn.user = user
+    conn._display = None
+    calls = []
+
+    def fake_podman(cmd, cmd_args=None, in_data=None, use_container_id=True):
+        calls.append((cmd, cmd_args, in_data))
+        return 0, b"{}", b""
+
+    conn._podman = fake_podman
+    return conn, calls
+
+
+def test_pipelining_is_on(connection_class):
+    assert connection_class.has_pipelining is True
+    assert connection_class.transport == "simrs.downtime.podman"
+
+
+def test_input_goes_over_exec_i(connection_class):
+    conn, calls = bare(connection_class)
+    rc, _out, _err = conn.exec_command("/bin/sh -c '/usr/bin/python3 && sleep 0'", in_data=b"module")
+    assert rc == 0
+    assert calls == [(["exec", "-i"], ["/bin/sh", "-c", "/usr/bin/python3 && sleep 0"], b"module")]
+
+
+def test_no_input_no_i_and_the_user_kept(connection_class):
+    conn, calls = bare(connection_class, user="simrs")
+    conn.exec_command("echo ~")
+    assert calls == [(["exec", "--user", "simrs"], ["echo", "~"], None)]
