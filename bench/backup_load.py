@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import statistics
 import subprocess
@@ -80,6 +81,7 @@ def main() -> None:  # noqa: PLR0915 (one straight measurement script)
     writer = None
     windows: dict[str, list[tuple[float, float]]] = {}
     extra: list[str] = []
+    runs: list[tuple[str, tuple[float, float], dict]] = []
     try:
         bench.network()
         primary = bench.server("primary", PRIMARY_IP, "simrs_primary")
@@ -116,6 +118,9 @@ def main() -> None:  # noqa: PLR0915 (one straight measurement script)
                 raise RuntimeError(f"backup {method} failed: {run.failures}")
             take = next(v for k, v in run.windows.items() if k.startswith(TAKE_TASK))
             windows.setdefault(f"during {method} backup", []).append(take)
+            published = run.stats["simrs_backup"][primary]
+            manifest = json.loads(in_host(primary, f"cat {published['path']}/manifest.json"))
+            runs.append((method, take, (manifest.get("physical") or {}).get("phase_seconds") or {}))
             extra.append(
                 f"{method}: backup task {take[1] - take[0]:.1f} s, playbook {run.seconds:.1f} s, "
                 f"set {run.stats['simrs_backup'][primary].get('size', 0) / 2**20:.0f} MB"
@@ -165,6 +170,13 @@ def main() -> None:  # noqa: PLR0915 (one straight measurement script)
             f"{max(values):>7.1f} | {p99 / base_p99:>13.2f}x"
         )
     print("\n" + "\n".join(extra))
+    # When the slow commits happened: seconds into the backup task, against the module's phases.
+    slow = 2 * (base_p99 or 0)
+    print(f"\nCommits slower than {slow:.1f} ms (2x the baseline p99), seconds into the backup task:")
+    for method, (start, end), phases in runs:
+        marks = [f"{t - start:.1f}s:{ms:.0f}ms" for t, ms in samples if start <= t <= end and ms > slow]
+        spans = " (" + ", ".join(f"{k} {v:.1f}s" for k, v in phases.items()) + ")" if phases else ""
+        print(f"  {method:<8} task {end - start:4.1f} s{spans}: {' '.join(marks) or '-'}")
 
 
 if __name__ == "__main__":

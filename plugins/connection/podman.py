@@ -66,11 +66,16 @@ options:
 
 import shlex
 
+from ansible.errors import AnsibleConnectionFailure
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.connection import ensure_connect
 from ansible_collections.containers.podman.plugins.connection.podman import (
     Connection as PodmanConnection,
 )
+
+# podman exec's exit codes when podman itself failed (podman-exec(1) says 125; a stopped
+# container gives 255 on the podman our machines run), with its "Error: ..." on stderr.
+PODMAN_ERRORS = (125, 255)
 
 
 class Connection(PodmanConnection):
@@ -88,4 +93,13 @@ class Connection(PodmanConnection):
             args.append("-i")
         if self.user:
             args.extend(("--user", self.user))
-        return self._podman(args, shlex.split(to_native(cmd, errors="surrogate_or_strict")), in_data)
+        argv = shlex.split(to_native(cmd, errors="surrogate_or_strict"))
+        rc, stdout, stderr = self._podman(args, argv, in_data)
+        # podman's own failure (the container is stopped or gone), not the command's: the host is
+        # unreachable, as with SSH's 255. Without pipelining Ansible found this out while making its
+        # temporary folder; with it, the module's run is the first exec.
+        if rc in PODMAN_ERRORS and stderr.startswith(b"Error: "):
+            raise AnsibleConnectionFailure(
+                f"podman cannot run commands in {self._container_id}: {to_native(stderr).strip()}"
+            )
+        return rc, stdout, stderr

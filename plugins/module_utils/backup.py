@@ -299,10 +299,19 @@ def write_private(path: str, data: bytes) -> None:
 
 
 def low_priority(enabled: bool) -> list[str]:
-    """nice/ionice for the backup's own processes, so a backup yields to the SIMRS on the server."""
+    """The backup's own processes yield to the SIMRS on the server: the idle CPU class (SCHED_IDLE:
+    they run only on a CPU nobody else wants, and a waking database thread takes it back at once),
+    else nice 19; and the lowest best-effort I/O priority. Measured under load: with nice 10 the
+    registration desk's p99 commit latency was 2.5-3.7x its baseline during a physical backup, the
+    slow commits falling in the prepare and the packing (zstd on every core)."""
     if not enabled:
         return []
-    prefix = ["nice", "-n", "10"] if shutil.which("nice") else []
+    if shutil.which("chrt"):
+        prefix = ["chrt", "--idle", "0"]
+    elif shutil.which("nice"):
+        prefix = ["nice", "-n", "19"]
+    else:
+        prefix = []
     if shutil.which("ionice"):
         prefix += ["ionice", "-c2", "-n7"]
     return prefix

@@ -62,3 +62,23 @@ def test_no_input_no_i_and_the_user_kept(connection_class):
     conn, calls = bare(connection_class, user="simrs")
     conn.exec_command("echo ~")
     assert calls == [(["exec", "--user", "simrs"], ["echo", "~"], None)]
+
+
+@pytest.mark.parametrize("rc", [125, 255])
+def test_a_stopped_container_is_unreachable_not_failed(connection_class, rc):
+    """podman's own error ("Error: ..." and 125, or 255 for a stopped container on our podman)
+    means the host cannot be reached, as SSH's 255 does: the orchestrator tells a dead server from
+    a failing check by that."""
+    from ansible.errors import AnsibleConnectionFailure  # noqa: PLC0415 (after the collection path)
+
+    conn, _calls = bare(connection_class)
+    conn._container_id = "simrs-primary"
+    conn._podman = lambda *a, **k: (rc, b"", b"Error: can only create exec sessions on running containers")
+    with pytest.raises(AnsibleConnectionFailure, match="simrs-primary"):
+        conn.exec_command("/bin/sh -c 'python3'", in_data=b"module")
+
+
+def test_a_command_that_exits_125_is_its_own_result(connection_class):
+    conn, _calls = bare(connection_class)
+    conn._podman = lambda *a, **k: (125, b"", b"my own error\n")
+    assert conn.exec_command("sh -c 'exit 125'")[0] == 125
