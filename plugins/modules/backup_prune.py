@@ -2,8 +2,9 @@
 """Ansible module simrs.downtime.backup_prune (role backup): retention of the sets on the disk.
 
 Owns which sets stay: per method, the newest good set of each of the last keep_daily days and
-keep_weekly ISO weeks that have one; always the newest good and the newest verified set of each
-method; bad sets newer than every good set (kept for inspection). Everything else is renamed to
+keep_weekly ISO weeks that have one, and that day's previous good set while its newest is not
+verified yet; always the newest good and the newest verified set of each method; bad sets newer
+than every good set (kept for inspection). Everything else is renamed to
 a dot-name first (so no reader ever sees half a set) and then removed.
 """
 
@@ -21,6 +22,8 @@ description:
   verify.json saying ok true. Retention applies to each method (dump, physical) separately.
 - Never deletes the newest good set, nor the newest verified one, of any method; directories without
   a manifest under a final name are left alone and reported.
+- Within a kept day, a newest set that no verify has passed yet keeps the day's previous good set
+  with it, so a second backup of the day that is damaged on the disk cannot leave no good set.
 - Removes .partial and .deleting directories left by interrupted runs.
 - In check mode, reports what it would delete.
 version_added: 0.1.0
@@ -97,6 +100,20 @@ from ansible_collections.simrs.downtime.plugins.module_utils.backup import (
 )
 
 
+def second_of_unverified_days(good, keep_daily: int) -> list[tuple[str, str]]:
+    """A day's newest set that nobody has verified yet may be the damaged one (a disk error after
+    it was written): that day's previous good set stays too, until a verify says so. `good` is
+    newest first; only the last keep_daily days that have a set count."""
+    by_day: dict = {}
+    for s in good:
+        by_day.setdefault(s.stamp.date(), []).append(s)
+    return [
+        (day_sets[1].name, f"daily {rank}: the day's newer set is not verified yet")
+        for rank, day_sets in enumerate(list(by_day.values())[:keep_daily], start=1)
+        if len(day_sets) > 1 and not day_sets[0].verified_good
+    ]
+
+
 def plan(sets, keep_daily: int, keep_weekly: int, protect: list[str]) -> dict[str, list[str]]:
     """Reasons to keep each complete set; a set without a reason is deleted."""
     reasons: dict[str, list[str]] = {s.name: [] for s in sets}
@@ -114,6 +131,8 @@ def plan(sets, keep_daily: int, keep_weekly: int, protect: list[str]) -> dict[st
                     seen.append(slot)
                     if len(seen) <= count:
                         reasons[s.name].append(f"{label} {len(seen)}")
+        for name, why in second_of_unverified_days(good, keep_daily):
+            reasons[name].append(why)
         if good:
             reasons[good[0].name].append("newest good")
             verified = [s for s in good if s.verified_good]
