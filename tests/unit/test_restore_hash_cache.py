@@ -1,6 +1,6 @@
-"""The restore role's scan (roles/restore/files/simrs_restore.py) trusts its own recent hash of an
-unchanged file, so the takeover after a pre-staging does not read a large set again; a changed
-file, an old hash or a zero setting is read in full."""
+"""The restore role's scan (plugins/module_utils/restore.py, run by restore_step) trusts its own
+recent hash of an unchanged file, so the takeover after a pre-staging does not read a large set
+again; a changed file, an old hash or a zero setting is read in full."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "roles" / "restore" / "files" / "simrs_restore.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "plugins" / "module_utils" / "restore.py"
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
-#!/usr/bin/env python3
 """The restore role's hands on the standby: everything that streams bytes or parses tool output.
 
-Ansible runs one step per call (`simrs_restore.py STEP 'JSON'`) and reads one JSON object from
-stdout; a failed step prints {"failed": true, "msg": ...} and exits 1. Steps:
+The module simrs.downtime.restore_step runs one step per task (`step: NAME`, `params: {...}`)
+and returns the step's result as `out`; a step that cannot go on raises StepError, whose message
+is the task's failure message. Steps:
 
   scan      read-only: the external disk, the source host's backup sets newest first, each
             checked against its manifest (size and sha256 of every file) until the first good one
@@ -42,7 +42,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -51,7 +50,7 @@ SET_NAME = re.compile(r"^(\d{8}T\d{6}Z)-([a-z]+)$")
 BINLOG_NAME = re.compile(r"^(.+)\.(\d{6})$")
 IDENT = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 KEY_ENV = "SIMRS_RESTORE_KEY"
-# Not datetime.UTC: the standby's Python may be older than 3.11 (this script needs 3.9).
+# Not datetime.UTC: the standby's Python may be older than 3.11 (this code needs 3.9).
 UTC = dt.timezone.utc
 DATA_FILES = {"dump": "data.sql.zst", "physical": "data.mbstream.zst"}
 ACCOUNTS_FILE = "accounts.sql.zst"
@@ -1115,20 +1114,3 @@ STEPS = {
     "dback": step_dback,
     "dfinish": step_dfinish,
 }
-
-
-def main() -> int:
-    if len(sys.argv) != 3 or sys.argv[1] not in STEPS:
-        print(json.dumps({"failed": True, "msg": f"usage: {sys.argv[0]} {'|'.join(STEPS)} JSON"}))
-        return 2
-    try:
-        out = STEPS[sys.argv[1]](json.loads(sys.argv[2]))
-    except StepError as exc:
-        print(json.dumps({"failed": True, "msg": str(exc)}))
-        return 1
-    print(json.dumps(out, default=str))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
