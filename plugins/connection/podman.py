@@ -64,6 +64,7 @@ options:
       - name: ansible_pipelining
 """
 
+import re
 import shlex
 
 from ansible.errors import AnsibleConnectionFailure
@@ -74,7 +75,8 @@ from ansible_collections.containers.podman.plugins.connection.podman import (
 )
 
 # podman exec's exit codes when podman itself failed (podman-exec(1) says 125; a stopped
-# container gives 255 on the podman our machines run), with its "Error: ..." on stderr.
+# container gives 255 on the podman our machines run), with an "Error: ..." line on stderr (maybe
+# after warnings) and nothing on stdout (a module that fails prints its JSON there).
 PODMAN_ERRORS = (125, 255)
 
 
@@ -98,7 +100,7 @@ class Connection(PodmanConnection):
         # podman's own failure (the container is stopped or gone), not the command's: the host is
         # unreachable, as with SSH's 255. Without pipelining Ansible found this out while making its
         # temporary folder; with it, the module's run is the first exec.
-        if rc in PODMAN_ERRORS and stderr.startswith(b"Error: "):
+        if rc in PODMAN_ERRORS and not stdout.strip() and re.search(rb"^Error: ", stderr, re.MULTILINE):
             raise AnsibleConnectionFailure(
                 f"podman cannot run commands in {self._container_id}: {to_native(stderr).strip()}"
             )

@@ -82,3 +82,20 @@ def test_a_command_that_exits_125_is_its_own_result(connection_class):
     conn, _calls = bare(connection_class)
     conn._podman = lambda *a, **k: (125, b"", b"my own error\n")
     assert conn.exec_command("sh -c 'exit 125'")[0] == 125
+
+
+def test_podman_warnings_before_its_error_still_mean_unreachable(connection_class):
+    from ansible.errors import AnsibleConnectionFailure  # noqa: PLC0415 (after the collection path)
+
+    conn, _calls = bare(connection_class)
+    conn._container_id = "simrs-primary"
+    stderr = b'time="2026-11-26T07:10:00Z" level=warning msg="..."\nError: container state improper\n'
+    conn._podman = lambda *a, **k: (255, b"", stderr)
+    with pytest.raises(AnsibleConnectionFailure):
+        conn.exec_command("/bin/sh -c 'python3'", in_data=b"module")
+
+
+def test_a_module_that_fails_with_its_json_is_not_unreachable(connection_class):
+    conn, _calls = bare(connection_class)
+    conn._podman = lambda *a, **k: (255, b'{"failed": true}', b"Error: from the module's own tool\n")
+    assert conn.exec_command("/bin/sh -c 'python3'", in_data=b"module")[0] == 255
