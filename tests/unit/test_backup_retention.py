@@ -4,33 +4,16 @@ The pure part only; Molecule `backup` prunes real sets on a real disk."""
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.unit.collection import load, module_utils
 
 
 @pytest.fixture(scope="module")
 def prune():
-    collections = REPO / ".collections"
-    if not (collections / "ansible_collections" / "simrs" / "downtime").exists():
-        pytest.skip("the collection link is missing from .collections (run scripts/setup)")
-    sys.path.insert(0, str(collections))
-    try:
-        spec = importlib.util.spec_from_file_location(
-            "simrs_backup_prune", REPO / "plugins" / "modules" / "backup_prune.py"
-        )
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        from ansible_collections.simrs.downtime.plugins.module_utils.backup import (  # noqa: PLC0415
-            BackupSet,
-        )
-    finally:
-        sys.path.remove(str(collections))
-    return module.plan, BackupSet
+    module = load("plugins/modules/backup_prune.py")
+    return module.plan, module_utils("backup").BackupSet
 
 
 def backup_set(kind, when: str, method: str = "dump", verify: bool | None = None):

@@ -4,30 +4,14 @@ through it)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.unit.collection import load
 
 
 @pytest.fixture(scope="module")
 def connection_class():
-    collections = REPO / ".collections"
-    if not (collections / "ansible_collections" / "containers" / "podman").is_dir():
-        pytest.skip("containers.podman is not installed in .collections (run scripts/setup)")
-    sys.path.insert(0, str(collections))
-    try:
-        spec = importlib.util.spec_from_file_location(
-            "simrs_podman_connection", REPO / "plugins" / "connection" / "podman.py"
-        )
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(collections))
-    return module.Connection
+    return load("plugins/connection/podman.py", "containers/podman").Connection
 
 
 def bare(connection_class, user=None):
