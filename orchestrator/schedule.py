@@ -1,7 +1,8 @@
 """Scheduled runs (SOP step 5): systemd timers, or cron where there is no systemd.
 
 Owns the jobs (nightly dump, weekly physical backup, nightly verify, binlog shipping every few
-minutes, the monthly DR drill), their times from the inventory's ``simrs_schedule``, the unit
+minutes, the monthly DR drill, the weekly maintenance check and, when asked for, the planned
+restart), their times from the inventory's ``simrs_schedule``, the unit
 files rendered from them (pure functions), and installing or removing exactly the files this
 module wrote (each carries ``MARKER``) in one directory, atomically. Running ``systemctl`` is
 the CLI's call, through ``Systemctl``; nothing here looks at the clock.
@@ -54,6 +55,12 @@ JOBS: tuple[Job, ...] = (
         ("backup", "ship-binlogs"), "*:0/5", "30s", "10min"),
     Job("drill", "monthly DR drill: restore onto the standby on a test address, measure RTO/RPO",
         ("drill",), "Sun *-*-01..07 03:00", "15min", "4h"),
+    Job("maintenance_check", "SOP 5: what preventive maintenance is due (age, restart, UPS, genset, disks)",
+        ("maintain", "check"), "Mon *-*-* 07:00", "10min", "30min"),
+    # Off unless the inventory sets a time: it restarts the SIMRS server (only when due, in a quiet
+    # time, announced; a restart that does not come back opens an incident).
+    Job("planned_restart", "SOP 5.2: planned restart of the SIMRS server at a quiet time, when due",
+        ("maintain", "restart", "--if-due", "--incident-on-failure"), "", "5min", "2h"),
 )  # fmt: skip
 JOB_KEYS = tuple(job.key for job in JOBS)
 

@@ -11,6 +11,7 @@ from orchestrator.cli import (  # noqa: F401  (registers the commands)
     failover_cmd,
     incident_cmd,
     lab_cmd,
+    maintain_cmd,
     schedule_cmd,
 )
 from orchestrator.cli.base import main

@@ -140,6 +140,11 @@ def _create(spec: LabSpec, h: Host, image: str) -> None:
         spec.network,
         "--ip",
         h.ip,
+        # A real server keeps its network card's address over a restart; podman would give the
+        # container a new one each start, and the admin machine's ARP entry for the old one would
+        # fail its first checks after a planned restart.
+        "--mac-address",
+        topology.mac_address(h.ip),
         "--cap-add",
         "NET_ADMIN",
         "--cap-add",

@@ -24,6 +24,11 @@ LAB_APP_LOGIN_USER = "admin"
 LAB_APP_LOGIN_PASSWORD = "lab-only-login-secret"  # noqa: S105 (synthetic lab)
 
 
+# When the lab's servers were put in service (SOP 5.3: replace after about 5 years). The main
+# server is as old as the one in the hospital's report; the standby is newer.
+IN_SERVICE = {"primary": "2020-09", "standby": "2024-03"}
+
+
 @dataclass(frozen=True)
 class Host:
     name: str
@@ -86,6 +91,11 @@ def host_by_name(spec: LabSpec, name: str) -> Host | None:
     return next((h for h in hosts(spec) if h.name == name), None)
 
 
+def mac_address(ip: str) -> str:
+    """A fixed, locally administered MAC address for a lab host, from its IPv4 address."""
+    return "02:53:" + ":".join(f"{octet:02x}" for octet in ipaddress.IPv4Address(ip).packed)
+
+
 def render_inventory(spec: LabSpec) -> str:
     """hosts.yml for this lab (YAML written by hand: stable order, comments, no dependency)."""
     lines = [
@@ -108,6 +118,7 @@ def render_inventory(spec: LabSpec) -> str:
                 lines.append(f"          simrs_unit: {host.unit}")
             else:
                 lines.append("          power_driver: podman")
+                lines.append(f"          simrs_in_service_since: {IN_SERVICE[host.role]!r}")
     return "\n".join(lines) + "\n"
 
 

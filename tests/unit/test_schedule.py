@@ -22,7 +22,9 @@ INVENTORY = Path("/etc/simrs/inventory/rsud")
 
 
 def test_defaults_and_overrides():
-    assert schedule.resolve(None) == {job.key: job.default for job in schedule.JOBS}
+    assert schedule.resolve(None) == {job.key: job.default for job in schedule.JOBS if job.default}
+    assert "planned_restart" not in schedule.resolve(None)  # restarts the server: only when asked for
+    assert schedule.resolve({"planned_restart": "Sun *-*-* 03:30"})["planned_restart"] == "Sun *-*-* 03:30"
     times = schedule.resolve({"backup_dump": "*-*-* 23:45", "drill": None, "backup_physical": ""})
     assert times["backup_dump"] == "*-*-* 23:45"
     assert "drill" not in times
@@ -50,7 +52,14 @@ def test_systemd_units():
     files = schedule.render_systemd(schedule.resolve(None), SIMRS, INVENTORY)
     assert sorted(files) == sorted(
         f"simrs-{name}.{kind}"
-        for name in ("backup-dump", "backup-physical", "backup-verify", "binlog-ship", "drill")
+        for name in (
+            "backup-dump",
+            "backup-physical",
+            "backup-verify",
+            "binlog-ship",
+            "drill",
+            "maintenance-check",
+        )
         for kind in ("service", "timer")
     )
     service = files["simrs-backup-dump.service"]
@@ -108,7 +117,7 @@ def test_cron_file_keeps_systemds_meaning_of_day_and_weekday():
     assert drill.startswith('0 3 1-7 * * root [ "$(date +\\%w)" = 0 ] && SIMRS_OPERATOR=simrs-schedule')
     assert f"flock -n /run/lock/simrs-drill.lock {SIMRS} -i {INVENTORY} drill" in drill
     jobs = schedule.cron_jobs(text)
-    assert [j["job"] for j in jobs] == [j.unit for j in schedule.JOBS]
+    assert [j["job"] for j in jobs] == [j.unit for j in schedule.JOBS if j.default]
     assert jobs[0]["when"] == "*-*-* 01:30"
 
 
@@ -132,7 +141,7 @@ def test_install_update_remove_touch_only_our_files(tmp_path):
     (tmp_path / "other.timer").write_text("x")
     first = schedule.render_systemd(schedule.resolve(None), SIMRS, INVENTORY)
     change = schedule.plan(first, schedule.installed(tmp_path))
-    assert len(change.write) == 10
+    assert len(change.write) == 12
     assert not change.remove
     schedule.apply(tmp_path, change)
     assert schedule.installed(tmp_path) == first
@@ -198,8 +207,8 @@ def test_cli_install_show_remove(wired, tmp_path, kind):
     assert res.exit_code == 0, res.output
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == (["simrs-schedule"] if kind == "cron" else [f"{j.unit}.{k}" for j in schedule.JOBS
-                                                                  for k in ("service", "timer")])  # fmt: skip
-    assert "5 scheduled job(s)" in res.stdout
+                                                if j.default for k in ("service", "timer")])  # fmt: skip
+    assert "6 scheduled job(s)" in res.stdout
 
     res = invoke("schedule", "show", *base, "--json")
     assert res.exit_code == 0, res.output

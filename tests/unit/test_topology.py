@@ -111,3 +111,11 @@ def test_lab_notification_channels_point_at_the_lab_receivers():
     assert channels["webhook"]["url"].startswith(f"http://127.0.0.1:{lab.WEBHOOK_PORT}/")
     assert channels["email"]["host"] == "127.0.0.1"
     assert channels["email"]["port"] == lab.SMTP_PORT
+
+
+def test_mac_addresses_are_fixed_unique_and_locally_administered():
+    spec = topology.LabSpec(clients=90)
+    macs = [topology.mac_address(h.ip) for h in topology.hosts(spec)]
+    assert topology.mac_address("198.18.0.11") == "02:53:c6:12:00:0b"
+    assert len(set(macs)) == len(macs)
+    assert all(int(m[:2], 16) & 0b11 == 0b10 for m in macs)  # unicast, locally administered

@@ -1,0 +1,170 @@
+"""`simrs maintain check | log | restart`: the SOP's preventive measures (step 5)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from orchestrator import maintenance, settings
+from orchestrator.cli import base
+from orchestrator.cli.base import handle_errors, main, out, progress
+from orchestrator.cli.drill_cmd import make_gateway
+from orchestrator.journal import Journal
+
+STATE_STYLE = {"due": "bold red", "unknown": "yellow", "soon": "yellow", "ok": "green"}
+STATE_WORD = {"due": "DUE", "unknown": "UNKNOWN", "soon": "soon", "ok": "ok"}
+
+
+def _local_now() -> dt.datetime:
+    return dt.datetime.now()
+
+
+# Tasks of maintain_check.yml and maintain_restart.yml that the operator sees begin.
+MILESTONES = {
+    "Check that Ansible reaches the server": "reading the servers",
+    "Refuse to restart a SIMRS that is not healthy now": "checking that the SIMRS is healthy now",
+    "Try the backup disk's lock": "checking that no backup is being written",
+    "Give the units the announced time to save their work": "announced; waiting the announced time",
+    "Shut the server down cleanly": "shutting the server down cleanly",
+    "Switch the server on and wait until it has booted": "switching it on, waiting for the boot",
+    "Start the SIMRS and wait until it is healthy": "starting the SIMRS",
+    "Publish the admin machine's verdict": "checked from the admin machine; now from every client PC",
+}
+
+
+def _progress(kind: str, host: str, task: str) -> None:
+    if kind == "playbook_on_task_start" and task in MILESTONES:
+        progress(MILESTONES[task])
+    elif kind == "runner_on_unreachable":
+        progress(f"  [yellow]{escape(host)} does not answer[/] ({escape(task)})")
+
+
+@main.group("maintain")
+def maintain_group() -> None:
+    """SOP step 5, prevention: what is due, the maintenance record, the planned restart."""
+
+
+@maintain_group.command("check")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handle_errors
+def maintain_check(ctx: click.Context, as_json: bool) -> None:
+    """What SOP 5 asks for now: server age (replace after about 5 years), the planned restart, the
+    routine upkeep of the servers, the UPS and the generator (from `simrs maintain log`), disks and
+    the UPS's own state. Journaled. Exit 0: nothing is due; 3: something needs a person."""
+    gateway = make_gateway(ctx)
+    policy = maintenance.Policy.from_inventory(gateway.inventory())
+    journal = Journal(settings.journal_path())
+    items, facts = maintenance.check(
+        journal, gateway, policy, _local_now, settings.operator(), progress=None if as_json else _progress
+    )
+    if as_json:
+        click.echo(json.dumps(facts, indent=2, sort_keys=True, default=str))
+    else:
+        table = Table(title="SOP 5: preventive maintenance", show_lines=False)
+        for column in ("state", "what", "host", "detail", "to do"):
+            table.add_column(column, overflow="fold")
+        for item in items:
+            table.add_row(
+                f"[{STATE_STYLE[item.state]}]{STATE_WORD[item.state]}[/]",
+                item.key,
+                item.host or "(hospital)",
+                escape(item.detail),
+                escape(item.action),
+            )
+        out.print(table)
+        due = facts["due"]
+        out.print(f"{due} item(s) due" if due else "[green]nothing is due[/]")
+    sys.exit(maintenance.check_exit_code(items))
+
+
+@maintain_group.command("log")
+@click.argument("what", type=click.Choice(sorted(maintenance.ROUTINES)))
+@click.option(
+    "--host", "hosts", multiple=True, help="For `log server`: which server (default: every server)."
+)
+@click.option("--date", "on", help="When it was done, YYYY-MM-DD (default: today).")
+@click.option("--note", default="", help="What was done or found (goes into the journal).")
+@click.pass_context
+@handle_errors
+def maintain_log(ctx: click.Context, what: str, hosts: tuple[str, ...], on: str | None, note: str) -> None:
+    """Record routine maintenance that was done: server (cleaning, fans, disks), ups (battery test),
+    genset (the generator's test run). `simrs maintain check` counts the next one from it."""
+    gateway = make_gateway(ctx)
+    policy = maintenance.Policy.from_inventory(gateway.inventory())
+    today = _local_now().date()
+    day = maintenance._date(on, "--date") if on else today
+    events = maintenance.record_done(
+        Journal(settings.journal_path()), policy, what, list(hosts), day, today, note, settings.operator()
+    )
+    for event in events:
+        where = f" on {event.data['host']}" if event.data["host"] else ""
+        out.print(f"recorded: {what}{where}, done {event.data['on']} (by {escape(event.data['by'])})")
+
+
+@maintain_group.command("restart")
+@click.option("--now", "now_ok", is_flag=True, help="Restart outside the quiet times (the units agreed).")
+@click.option("--if-due", is_flag=True, help="Only when the server has run restart_every_days or longer.")
+@click.option("--announce", "announce", type=int, help="Minutes between the notice and the restart.")
+@click.option(
+    "--incident-on-failure",
+    is_flag=True,
+    help="If the SIMRS does not come back, open an incident and run the SOP (for unattended runs).",
+)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handle_errors
+def maintain_restart(
+    ctx: click.Context,
+    now_ok: bool,
+    if_due: bool,
+    announce: int | None,
+    incident_on_failure: bool,
+    as_json: bool,
+) -> None:
+    """SOP 5.2: restart the SIMRS server at a quiet time (simrs_maintenance: quiet_hours,
+    quiet_weekdays, holidays), announced to the units, then check it from the admin machine and every
+    client PC. Refused (exit 2, nothing changed) outside the quiet times without --now, while an
+    incident is open or a drill runs, when the SIMRS is not healthy now, or while a backup writes."""
+    gateway = make_gateway(ctx)
+    policy = maintenance.Policy.from_inventory(gateway.inventory())
+    journal = Journal(settings.journal_path())
+    if if_due:
+        health = (
+            gateway.run("maintain_check", limit=[policy.primary], timeout=600).data.get(policy.primary) or {}
+        )
+        up = (health.get("health") or {}).get("up_seconds")
+        if not maintenance.restart_due(policy, up):
+            out.print(
+                f"not due: {policy.primary} has run {up / 86400:.1f} days (restart every "
+                f"{policy.restart_every_days} days); nothing was changed"
+            )
+            return
+    restart_id, facts = maintenance.restart(
+        journal,
+        gateway,
+        policy,
+        local_now=_local_now,
+        now_ok=now_ok,
+        announce_minutes=announce,
+        by=settings.operator(),
+        progress=None if as_json else _progress,
+    )
+    if as_json:
+        click.echo(json.dumps({"id": restart_id, **facts}, indent=2, sort_keys=True, default=str))
+    else:
+        mark = "[green]ok[/]" if facts["ok"] else "[red]FAILED[/]"
+        out.print(f"{restart_id} {mark}: {escape(facts['detail'])}")
+    if not facts["ok"] and facts["restarted"] and incident_on_failure:
+        engine = base.make_engine(ctx)
+        note = f"planned restart {restart_id} did not bring the SIMRS back: {facts['detail']}"
+        incident_id = engine.open(engine.hospital.clients[0], note[:500])
+        progress(f"opened {incident_id}: the SOP runs from triage")
+        inc = engine.drive(incident_id)
+        out.print(f"{incident_id}: {escape(inc.phase)}")
+    sys.exit(maintenance.restart_exit_code(facts))
