@@ -481,8 +481,10 @@ def check(
     local_now: Callable[[], dt.datetime],
     by: str,
     progress: Progress | None = None,
+    notify: bool = False,
 ) -> tuple[list[Item], dict[str, Any]]:
-    """Read the servers (``maintain_check.yml``), decide what is due, journal the result."""
+    """Read the servers (``maintain_check.yml``), decide what is due, journal the result; with
+    ``notify``, tell the IT team what is due (``maintain_notify.yml``: webhook and e-mail only)."""
     result = gateway.run("maintain_check", progress=progress, timeout=600)
     if result.misconfigured():
         raise MaintenanceError(f"maintain_check refused its settings: {result.misconfigured()[0].message}")
@@ -492,8 +494,14 @@ def check(
     probe = (result.data.get(policy.primary) or {}).get("probe")
     if not health:
         raise SimrsError(f"the maintenance check published nothing: {result.explanation}", exit_code=1)
-    items = assess(policy, health, probe, journal.events(STREAM), local_now())
+    local = local_now()
+    events = journal.events(STREAM)
+    items = assess(policy, health, probe, events, local)
+    day = f"MAINT-{local:%Y%m%d}-"
+    earlier = sum(e.kind == "maintenance_check" and str(e.data.get("id", "")).startswith(day) for e in events)
+    check_id = f"{day}{earlier + 1:03d}"
     facts = {
+        "id": check_id,
         "by": by,
         "items": [i.as_dict() for i in items],
         "due": sum(i.state == "due" for i in items),
@@ -501,8 +509,25 @@ def check(
             h: {k: v for k, v in (health.get(h) or {}).items() if k != "ups"} for h in policy.servers
         },
     }
+    due = [i for i in items if i.state == "due"]
+    if notify and due:
+        sent = gateway.run(
+            "maintain_notify",
+            extravars={"notify_detail": due_text(due), "notify_incident": {"id": check_id}},
+            timeout=300,
+        )
+        mine = sent.data.get("localhost") or {}
+        facts["notified"] = {"ok": bool(sent.ok and mine.get("ok")), "channels": mine.get("channels") or {}}
     journal.append(STREAM, "maintenance_check", facts)
     return items, facts
+
+
+def due_text(items: Iterable[Item]) -> str:
+    """The due items as the IT team reads them in a message: one line each."""
+    return "\n".join(
+        f"- {i.host or 'hospital'}, {i.key}: {i.detail}" + (f" -> {i.action}" if i.action else "")
+        for i in items
+    )
 
 
 def restart_refusal(journal: Journal, policy: Policy, local: dt.datetime, now_ok: bool) -> str | None:

@@ -56,7 +56,7 @@ JOBS: tuple[Job, ...] = (
     Job("drill", "monthly DR drill: restore onto the standby on a test address, measure RTO/RPO",
         ("drill",), "Sun *-*-01..07 03:00", "15min", "4h"),
     Job("maintenance_check", "SOP 5: what preventive maintenance is due (age, restart, UPS, genset, disks)",
-        ("maintain", "check"), "Mon *-*-* 07:00", "10min", "30min"),
+        ("maintain", "check", "--notify"), "Mon *-*-* 07:00", "10min", "30min"),
     # Off unless the inventory sets a time: it restarts the SIMRS server (only when due, in a quiet
     # time, announced; a restart that does not come back opens an incident).
     Job("planned_restart", "SOP 5.2: planned restart of the SIMRS server at a quiet time, when due",

@@ -50,10 +50,11 @@ def maintain_group() -> None:
 
 
 @maintain_group.command("check")
+@click.option("--notify", is_flag=True, help="Tell the IT team (webhook, e-mail) when something is due.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 @handle_errors
-def maintain_check(ctx: click.Context, as_json: bool) -> None:
+def maintain_check(ctx: click.Context, notify: bool, as_json: bool) -> None:
     """What SOP 5 asks for now: server age (replace after about 5 years), the planned restart, the
     routine upkeep of the servers, the UPS and the generator (from `simrs maintain log`), disks and
     the UPS's own state. Journaled. Exit 0: nothing is due; 3: something needs a person."""
@@ -61,7 +62,13 @@ def maintain_check(ctx: click.Context, as_json: bool) -> None:
     policy = maintenance.Policy.from_inventory(gateway.inventory())
     journal = Journal(settings.journal_path())
     items, facts = maintenance.check(
-        journal, gateway, policy, _local_now, settings.operator(), progress=None if as_json else _progress
+        journal,
+        gateway,
+        policy,
+        _local_now,
+        settings.operator(),
+        progress=None if as_json else _progress,
+        notify=notify,
     )
     if as_json:
         click.echo(json.dumps(facts, indent=2, sort_keys=True, default=str))
@@ -79,7 +86,13 @@ def maintain_check(ctx: click.Context, as_json: bool) -> None:
             )
         out.print(table)
         due = facts["due"]
-        out.print(f"{due} item(s) due" if due else "[green]nothing is due[/]")
+        out.print(f"{facts['id']}: {due} item(s) due" if due else f"{facts['id']}: [green]nothing is due[/]")
+        if "notified" in facts:
+            told = facts["notified"]
+            channels = ", ".join(
+                f"{n} {'ok' if c.get('ok') else 'FAILED'}" for n, c in told["channels"].items()
+            )
+            out.print(f"IT team told: {channels or 'no webhook or e-mail channel'}")
     sys.exit(maintenance.check_exit_code(items))
 
 

@@ -79,8 +79,16 @@ def test_recorded_upkeep_is_what_the_check_counts_from(home, healthy):
     assert bad.returncode == 2
     assert "in the future" in bad.stderr
 
-    rc, view, err = simrs_json("maintain", "check")
+    sent_before = len(lab_mod.inbox()["webhook"])
+    rc, view, err = simrs_json("maintain", "check", "--notify")
     assert rc == 3, err  # the primary's age is still due
+    assert view["notified"]["ok"], view["notified"]
+    told = [p["json"] for p in lab_mod.inbox()["webhook"][sent_before:]]
+    assert [t["event"] for t in told] == ["maintenance_due"]
+    assert told[0]["incident"]["id"] == view["id"]
+    assert "simrs-primary, age: 6." in told[0]["text"]
+    assert "routine_ups" in told[0]["text"]
+    assert "routine_genset" not in told[0]["text"]  # recorded today: not due
     items = items_of(view)
     assert items[("routine_genset", "")]["state"] == "ok"
     assert items[("routine_ups", "")]["state"] == "due"

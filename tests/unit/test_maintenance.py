@@ -393,3 +393,51 @@ def test_a_refusal_by_the_playbook_and_a_server_that_did_not_come_back(journal):
 @pytest.mark.parametrize(("up_days", "due"), [(None, True), (29, False), (30, True)])
 def test_if_due(up_days, due):
     assert maintenance.restart_due(POLICY, None if up_days is None else up_days * 86400) is due
+
+
+# ---- the check ---------------------------------------------------------------------------------------------
+
+CHECKED = PlayResult(
+    "maintain_check",
+    "successful",
+    0,
+    {},
+    {
+        "simrs-primary": {"health": UP, "probe": {"reachable": True, "healthy": True, "mounts": []}},
+        "simrs-standby": {"health": {"reachable": False}},
+    },
+)
+TOLD = PlayResult(
+    "maintain_notify", "successful", 0, {}, {"localhost": {"ok": True, "channels": {"webhook": {"ok": True}}}}
+)
+
+
+def test_a_check_is_journaled_and_tells_the_it_team_only_what_is_due(journal):
+    gateway = FakeGateway({"maintain_check": [CHECKED], "maintain_notify": [TOLD]})
+    items, facts = maintenance.check(journal, gateway, POLICY, lambda: NOW, "it", notify=True)
+    assert facts["id"] == "MAINT-20261126-001"
+    assert maintenance.check_exit_code(items) == 3  # the primary is past its service life
+    assert facts["notified"] == {"ok": True, "channels": {"webhook": {"ok": True}}}
+    playbook, kwargs = gateway.calls[1]
+    assert playbook == "maintain_notify"
+    assert kwargs["extravars"]["notify_incident"] == {"id": "MAINT-20261126-001"}
+    text = kwargs["extravars"]["notify_detail"]
+    assert "- simrs-primary, age: 6.2 years" in text
+    assert "restart" not in text  # 3 days of running is not due
+    assert [e.kind for e in journal.events(maintenance.STREAM)] == ["maintenance_check"]
+    _, again = maintenance.check(journal, gateway, POLICY, lambda: NOW, "it")
+    assert again["id"] == "MAINT-20261126-002"
+    assert "notified" not in again
+    assert [c[0] for c in gateway.calls] == ["maintain_check", "maintain_notify", "maintain_check"]
+
+
+def test_nothing_due_tells_nobody(journal):
+    young = Policy.from_inventory(inventory(primary={"simrs_in_service_since": "2025-01"}))
+    for what in ("ups", "genset"):
+        maintenance.record_done(journal, young, what, [], NOW.date(), NOW.date(), "", "it")
+    maintenance.record_done(journal, young, "server", [], NOW.date(), NOW.date(), "", "it")
+    gateway = FakeGateway({"maintain_check": [CHECKED], "maintain_notify": [TOLD]})
+    items, facts = maintenance.check(journal, gateway, young, lambda: NOW, "it", notify=True)
+    assert maintenance.check_exit_code(items) == 0
+    assert facts["due"] == 0
+    assert [c[0] for c in gateway.calls] == ["maintain_check"]
