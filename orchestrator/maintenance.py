@@ -622,15 +622,30 @@ def restart(
         journal.append(
             restart_id, "restart_started", {"server": policy.primary, "announce_minutes": minutes, "by": by}
         )
-        result = gateway.run(
-            "maintain_restart",
-            extravars={"simrs_restart_id": restart_id, "simrs_restart_announce_minutes": minutes},
-            progress=progress,
-            timeout=RESTART_TIMEOUT_S + minutes * 60,
-        )
+        try:
+            result = gateway.run(
+                "maintain_restart",
+                extravars={"simrs_restart_id": restart_id, "simrs_restart_announce_minutes": minutes},
+                progress=progress,
+                timeout=RESTART_TIMEOUT_S + minutes * 60,
+            )
+        except KeyboardInterrupt:
+            journal.append(restart_id, "restart_finished", {**INTERRUPTED, "detail": INTERRUPTED_TEXT})
+            raise MaintenanceError(
+                f"{restart_id} interrupted: {INTERRUPTED_TEXT}", exit_code=EXIT_INTERRUPTED
+            ) from None
         facts = restart_facts(result, policy)
         journal.append(restart_id, "restart_finished", facts)
     return restart_id, facts
+
+
+EXIT_INTERRUPTED = 130
+INTERRUPTED = {"ok": False, "refused": False, "restarted": None, "interrupted": True}
+INTERRUPTED_TEXT = (
+    "the server may be off or still starting. Check it with `simrs maintain check` (or `simrs incident "
+    "open --reporter PC`, which checks every PC); run `simrs maintain restart --now` again only when the "
+    "SIMRS works"
+)
 
 
 def restart_exit_code(facts: Mapping[str, Any]) -> int:

@@ -441,3 +441,20 @@ def test_nothing_due_tells_nobody(journal):
     assert maintenance.check_exit_code(items) == 0
     assert facts["due"] == 0
     assert [c[0] for c in gateway.calls] == ["maintain_check"]
+
+
+class Interrupting(FakeGateway):
+    def run(self, playbook, **kwargs):
+        self.calls.append((playbook, kwargs))
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_during_a_restart_is_journaled_and_says_what_to_check(journal):
+    with pytest.raises(MaintenanceError, match="interrupted: the server may be off") as stopped:
+        restart(journal, Interrupting({}))
+    assert stopped.value.exit_code == 130
+    restart_id = next(e.data["id"] for e in journal.events(maintenance.STREAM) if e.kind == "restart_id")
+    finished = journal.events(restart_id)[-1]
+    assert finished.kind == "restart_finished"
+    assert finished.data["interrupted"] is True
+    assert "simrs maintain check" in finished.data["detail"]
