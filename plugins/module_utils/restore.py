@@ -6,17 +6,23 @@ is the task's failure message. Steps:
 
   scan      read-only: the external disk, the source host's backup sets newest first, each
             checked against its manifest (size and sha256 of every file) until the first good one
-  copy      copy one set to local disk (into a .partial folder, renamed when complete), verify again
+  copy      dump: copy one set to local disk (into a .partial folder, renamed when complete), each
+            file hashed as it is read from the disk
   state     read-only: the restore marker, the live databases, whether this host holds the service IP
-  load      stream the dump into FRESH databases (<db>__restore_<stamp>), never into the live ones
-  counts    read-only: row counts of the fresh databases against the manifest; objects RENAME cannot move
+  load      stream the dump into FRESH databases (<db>__restore_<stamp>), never into the live ones,
+            hashing the file as it is read (expect: the manifest's entry)
+  counts    read-only: row counts of the fresh databases against the manifest (parallel clients);
+            objects RENAME cannot move
   replay    shipped binary logs from the backup's position (pass 1 finds the last complete
             transaction; pass 2 applies up to it); apply=false only measures
   switch    one atomic RENAME TABLE: live tables out to <db>__old_<stamp>, restored tables in
-  accounts  CREATE USER / GRANT from the set (CREATE OR REPLACE, so existing accounts are renewed)
+  accounts  CREATE USER / GRANT from the set (CREATE OR REPLACE, so existing accounts are renewed),
+            applied only when the whole file matched the manifest
   mark      record which set (and binlog position) the live databases now come from
   cleanup   drop the fresh databases of a failed attempt; remove older local copies
-  unpack    physical: stream a prepared set into a FRESH data folder beside the live one
+  unpack    physical: stream a prepared set straight from the external disk into a FRESH data folder
+            beside the live one, reading it once (sha256 and unpacking in the same pass); the folder
+            is removed unless the whole file matched the manifest
   dswitch   physical: stop MariaDB, exchange the fresh and the live data folders (one atomic
             renameat2), start MariaDB on the restored data; if it does not start, switch back
   dback     physical: switch back to the previous data folder (a later step failed)
@@ -33,7 +39,9 @@ in the environment (SIMRS_RESTORE_KEY), never on a command line or in the output
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import dataclasses
 import datetime as dt
 import errno
 import hashlib
@@ -41,10 +49,15 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 SET_NAME = re.compile(r"^(\d{8}T\d{6}Z)-([a-z]+)$")
 BINLOG_NAME = re.compile(r"^(.+)\.(\d{6})$")
@@ -52,6 +65,8 @@ IDENT = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 KEY_ENV = "SIMRS_RESTORE_KEY"
 # Not datetime.UTC: the standby's Python may be older than 3.11 (this code needs 3.9).
 UTC = dt.timezone.utc
+# Reads of a set's files (4 MiB: few system calls, and far below any pipe's or cache's size).
+READ_BLOCK = 4 << 20
 DATA_FILES = {"dump": "data.sql.zst", "physical": "data.mbstream.zst"}
 ACCOUNTS_FILE = "accounts.sql.zst"
 # System accounts are the standby's own: a set's accounts.sql must not replace them.
@@ -242,16 +257,31 @@ def save_hash_cache(args: dict[str, Any]) -> None:
     path = args.get("hash_cache")
     if not path or not args.get("write_hash_cache") or not float(args.get("hash_cache_seconds") or 0):
         return
-    target = Path(path)
+    write_hash_cache(Path(path), args.get("_hash_cache", {}))
+
+
+def write_hash_cache(target: Path, data: dict[str, Any]) -> None:
     try:
         target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{os.getpid()}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
-            json.dump(args.get("_hash_cache", {}), handle)
+            json.dump(data, handle)
         os.replace(tmp, target)
     except OSError:
         return
+
+
+def forget_hash(cache_path: str | None, path: Path) -> None:
+    """Drop one file's cached hash (it failed its check when read in full)."""
+    if not cache_path:
+        return
+    try:
+        data = json.loads(Path(cache_path).read_text())
+    except (OSError, ValueError):
+        return
+    if isinstance(data, dict) and data.pop(str(path), None) is not None:
+        write_hash_cache(Path(cache_path), data)
 
 
 def step_scan(args: dict[str, Any]) -> dict[str, Any]:
@@ -348,62 +378,166 @@ def step_copy(args: dict[str, Any]) -> dict[str, Any]:
     shutil.rmtree(target, ignore_errors=True)
     partial.mkdir(mode=0o700)
     started = time.monotonic()
+    digests = {f["name"]: f["sha256"] for f in files}
     for name in [f["name"] for f in files] + ["manifest.json"]:
         dest = partial / name
+        digest = hashlib.sha256()
         with (
-            (src / name).open("rb") as reader,
+            (src / name).open("rb", buffering=0) as reader,
             os.fdopen(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as writer,
         ):
-            shutil.copyfileobj(reader, writer, 1 << 20)
-            writer.flush()
-            os.fsync(writer.fileno())
-    problem = verify_copy(partial, files)
-    if problem:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise StepError(f"copying {args['set']} to local disk went wrong: {problem}; the copy was removed")
+            for block in iter(lambda: reader.read(READ_BLOCK), b""):
+                digest.update(block)
+                writer.write(block)
+        # Hashed as read from the disk, so the copy is not read back; neither is it fsynced: load
+        # and accounts hash every byte again as they read the copy, and a copy found here on a
+        # later run is hashed before it is used.
+        if name in digests and digest.hexdigest() != digests[name]:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise StepError(
+                f"copying {args['set']} to local disk went wrong: {name} as read from the disk does "
+                "not match the manifest's sha256; the copy was removed"
+            )
     partial.rename(target)
     return {
         "changed": True,
         "path": str(target),
         "bytes": needed,
         "seconds": round(time.monotonic() - started, 2),
-        "detail": f"copied {needed} bytes and verified every sha256 again",
+        "detail": f"copied {needed} bytes, hashed as read; load and accounts hash them again as they read",
     }
 
 
 # --- reading a set's compressed (and maybe encrypted) files ---------------------------------------
 
 
-def open_stream(path: Path, encrypted: bool) -> tuple[Any, list[subprocess.Popen]]:
-    """A binary stream of the decompressed file; the processes to wait for."""
+class HashedFeed(threading.Thread):
+    """Reads one file of a set once into the first process of a pipe, hashing every byte on the way:
+    what the pipe gets is exactly what is checked against the manifest, with no second read.
+
+    When the pipe stops early (a tool failed) the rest of the file is still read and hashed, so
+    that the step can say whether the file itself is corrupt or the tool failed on good bytes."""
+
+    def __init__(self, path: Path, sink: Any) -> None:
+        super().__init__(name=f"read {path.name}", daemon=True)
+        self.path = path
+        self.sink = sink
+        self.size = 0
+        self.digest = ""
+        self.error: OSError | None = None
+        self.cut = False
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        digest = hashlib.sha256()
+        try:
+            with self.path.open("rb", buffering=0) as handle:
+                while not self.stop.is_set():
+                    block = handle.read(READ_BLOCK)
+                    if not block:
+                        break
+                    digest.update(block)
+                    self.size += len(block)
+                    if not self.cut:
+                        try:
+                            self.sink.write(block)
+                        except (BrokenPipeError, ValueError):
+                            self.cut = True
+        except OSError as exc:
+            self.error = exc
+        finally:
+            with contextlib.suppress(OSError, ValueError):
+                self.sink.close()
+            self.digest = digest.hexdigest()
+
+
+@dataclasses.dataclass
+class Reading:
+    """A set's file being read: the decompressed bytes (stream), the processes to wait for, and the
+    reader that hashes the file as it goes (when the manifest's entry was given)."""
+
+    path: Path
+    stream: Any
+    procs: list[subprocess.Popen]
+    feed: HashedFeed | None = None
+    expect: dict[str, Any] | None = None
+
+    def kill(self) -> None:
+        if self.feed is not None:
+            self.feed.stop.set()
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+        for proc in self.procs:
+            proc.wait()
+        if self.feed is not None:
+            self.feed.join()
+        self.close()
+
+    def close(self) -> None:
+        for handle in [self.stream] + [p.stdin for p in self.procs] + [p.stderr for p in self.procs]:
+            if handle is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    handle.close()
+
+
+def open_stream(path: Path, encrypted: bool, expect: dict[str, Any] | None = None) -> Reading:
+    """A binary stream of the decompressed file. With expect (the manifest's entry of the file:
+    size, sha256) the file is read by a HashedFeed and finish() checks it against the entry."""
     procs: list[subprocess.Popen] = []
-    source = None
+    source: Any = None
     if encrypted:
         if not os.environ.get(KEY_ENV):
             raise StepError("the set is encrypted and no restore_encryption_key was given")
         dec = subprocess.Popen(
-            ["openssl", "enc", "-d", "-aes-256-cbc", "-pbkdf2", "-pass", f"env:{KEY_ENV}", "-in", str(path)],
+            ["openssl", "enc", "-d", "-aes-256-cbc", "-pbkdf2", "-pass", f"env:{KEY_ENV}"]
+            + ([] if expect else ["-in", str(path)]),
+            stdin=subprocess.PIPE if expect else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
         procs.append(dec)
         source = dec.stdout
     zstd = subprocess.Popen(
-        ["zstd", "-dc"] + ([] if encrypted else [str(path)]),
-        stdin=source if encrypted else subprocess.DEVNULL,
+        ["zstd", "-dc"] + ([] if encrypted or expect else [str(path)]),
+        stdin=source if encrypted else subprocess.PIPE if expect else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     if source is not None:
         source.close()
     procs.append(zstd)
-    return zstd.stdout, procs
+    reading = Reading(path, zstd.stdout, procs, expect=expect)
+    if expect:
+        reading.feed = HashedFeed(path, procs[0].stdin)
+        reading.feed.start()
+    return reading
 
 
-def finish(procs: list[subprocess.Popen], what: str) -> None:
-    for proc in procs:
+def finish(reading: Reading, what: str) -> None:
+    """Wait for the pipe; the file's hash is checked first (corrupt bytes make the tools fail too,
+    and the corruption is the reason to give), then every tool's exit code."""
+    try:
+        check_reading(reading, what)
+    finally:
+        reading.close()
+
+
+def check_reading(reading: Reading, what: str) -> None:
+    for proc in reading.procs:
         proc.wait()
-    for proc in procs:
+    feed, expect = reading.feed, reading.expect
+    if feed is not None and expect is not None:
+        feed.join()
+        name = reading.path.name
+        if feed.error is not None:
+            raise StepError(f"{what}: reading {name} failed: {feed.error}")
+        if feed.size != expect.get("size", feed.size) or feed.digest != expect.get("sha256"):
+            raise StepError(
+                f"{what}: {name} read {feed.size} bytes whose sha256 does not match the manifest "
+                "(the file changed or is corrupt on the disk since it was checked)"
+            )
+    for proc in reading.procs:
         if proc.returncode != 0:
             err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
             raise StepError(f"{what}: {Path(proc.args[0]).name} exited {proc.returncode}: {err[-600:]}")
@@ -452,7 +586,9 @@ def step_load(args: dict[str, Any]) -> dict[str, Any]:
     ]:
         sql(args, f"DROP DATABASE IF EXISTS {ident(fresh)}")
     data = Path(args["path"]) / args["data_file"]
-    stream, procs = open_stream(data, args.get("encrypted", False))
+    # Hashed as it is loaded: the rows come from exactly the bytes the manifest lists.
+    reading = open_stream(data, args.get("encrypted", False), args.get("expect"))
+    stream = reading.stream
     client = subprocess.Popen(
         [*args.get("mariadb", ["mariadb"]), "--batch", "--max-allowed-packet=1G"],
         stdin=subprocess.PIPE,
@@ -477,47 +613,85 @@ def step_load(args: dict[str, Any]) -> dict[str, Any]:
         client.stdin.close()
     except BrokenPipeError:
         # The client stopped (an SQL error): its message says why; stop the readers too.
-        for proc in procs:
-            proc.kill()
-    except StepError:
+        reading.kill()
+    except BaseException:
         client.kill()
-        for proc in procs:
-            proc.kill()
+        reading.kill()
         raise
     client.wait()
     if client.returncode != 0:
-        for proc in procs:
-            proc.kill()
+        reading.kill()
         raise StepError(
             f"loading {data.name} failed: {client.stderr.read().decode(errors='replace').strip()[-600:]}"
         )
-    finish(procs, f"reading {data.name}")
+    finish(reading, f"reading {data.name}")
     return {"bytes": total, "seconds": round(time.monotonic() - started, 2)}
 
 
 # --- counts ---------------------------------------------------------------------------------------
 
 
+def spread(tables: list[tuple[str, str, str]], expected: dict[str, int], workers: int) -> list[list[str]]:
+    """COUNT(*) statements for the tables, in at most `workers` lists of about equal rows (largest
+    first to the emptiest list): each list is one mariadb client, and the clients count at once."""
+    lists: list[list[str]] = [[] for _ in range(max(1, min(workers, len(tables))))]
+    load = [0] * len(lists)
+    for key, db, table in sorted(tables, key=lambda t: (-expected.get(t[0], 0), t[0])):
+        i = load.index(min(load))
+        lists[i].append(f"SELECT {quote(key)}, COUNT(*) FROM {ident(db)}.{ident(table)};")
+        load[i] += max(expected.get(key, 0), 1)
+    return [part for part in lists if part]
+
+
+def count_rows(args: dict[str, Any], tables: list[tuple[str, str, str]], expected: dict[str, int]) -> dict:
+    """Row counts by key of (key, database, table), counted in parallel clients. A client that
+    fails (a damaged table) is retried table by table, so that only that table counts as None."""
+    argv = [*args.get("mariadb", ["mariadb"]), "--batch", "--skip-column-names", "--raw", "-e"]
+    procs = [
+        subprocess.Popen([*argv, " ".join(part)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for part in spread(tables, expected, int(args.get("count_workers") or 2))
+    ]
+    counts: dict[str, int | None] = {}
+    failed = False
+    for proc in procs:
+        out, _err = proc.communicate(timeout=args.get("sql_timeout", 600))
+        failed = failed or proc.returncode != 0
+        for line in out.splitlines():
+            key, _, got = line.partition("\t")
+            counts[key] = int(got)
+    for key, db, table in tables if failed else []:
+        if key not in counts:
+            try:
+                counts[key] = int(sql(args, f"SELECT COUNT(*) FROM {ident(db)}.{ident(table)}")[0][0])
+            except StepError:
+                counts[key] = None
+    return counts
+
+
 def step_counts(args: dict[str, Any]) -> dict[str, Any]:
     dbmap: dict[str, str] = args["dbmap"]
     expected: dict[str, int] = args["row_counts"]
+    present = {db: base_tables(args, fresh) for db, fresh in dbmap.items()}
+    wanted = [
+        (key, dbmap[db], table)
+        for key in sorted(expected)
+        for db, _, table in [key.partition(".")]
+        if db in dbmap and table in present[db]
+    ]
+    got = count_rows(args, wanted, expected) if wanted else {}
     counts: dict[str, int | None] = {}
     mismatches = []
     for key, want in sorted(expected.items()):
-        db, _, table = key.partition(".")
-        if db not in dbmap:
+        if key.partition(".")[0] not in dbmap:
             continue
-        try:
-            got = int(sql(args, f"SELECT COUNT(*) FROM {ident(dbmap[db])}.{ident(table)}")[0][0])
-        except StepError:
-            got = None
-        counts[key] = got
-        if got != want:
-            mismatches.append({"table": key, "expected": want, "restored": got})
+        # A table the manifest lists but the restored database lacks counts as None: a mismatch.
+        counts[key] = got.get(key)
+        if counts[key] != want:
+            mismatches.append({"table": key, "expected": want, "restored": counts[key]})
     extra = []
     objects = []
     for db, fresh in dbmap.items():
-        extra += [f"{db}.{t}" for t in base_tables(args, fresh) if f"{db}.{t}" not in expected]
+        extra += [f"{db}.{t}" for t in present[db] if f"{db}.{t}" not in expected]
         objects += other_objects(args, fresh)
     return {
         "ok": not mismatches and bool(counts),
@@ -797,12 +971,14 @@ def renew_create_user(line: bytes) -> bytes:
 
 def step_accounts(args: dict[str, Any]) -> dict[str, Any]:
     path = Path(args["path"]) / args["accounts_file"]
-    if not path.is_file():
+    if not path.is_file() or ("expect" in args and not args["expect"]):
+        # A file the manifest does not list is not the set's: it is never applied unchecked.
         return {"statements": 0, "skipped_system": 0, "detail": f"the set has no {path.name}"}
-    stream, procs = open_stream(path, args.get("encrypted", False))
+    # Hashed as it is read: nothing is applied unless the whole file matches the manifest.
+    reading = open_stream(path, args.get("encrypted", False), args.get("expect"))
     out = []
     statements = skipped = 0
-    for raw in stream:
+    for raw in reading.stream:
         if SYSTEM_ACCOUNTS.search(raw):
             skipped += 1
             continue
@@ -810,7 +986,7 @@ def step_accounts(args: dict[str, Any]) -> dict[str, Any]:
         if line.startswith((b"CREATE", b"GRANT", b"ALTER USER", b"SET DEFAULT ROLE", b"/*")):
             statements += 1
         out.append(line)
-    finish(procs, f"reading {path.name}")
+    finish(reading, f"reading {path.name}")
     proc = subprocess.run(
         [*args.get("mariadb", ["mariadb"]), "--batch"],
         input=b"".join(out) + b"\nFLUSH PRIVILEGES;\n",
@@ -974,6 +1150,22 @@ def start_units(args: dict[str, Any], units: list[str], was_active: dict[str, bo
             systemctl("start", unit)
 
 
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """SIGTERM and SIGHUP (a stopped ansible-playbook, a closed session) raise as Ctrl-C does, so
+    that the step's clean-up runs instead of the process vanishing with a half-written folder."""
+
+    def stop(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def check_unpacked(fresh: Path, name: str) -> None:
     if not (fresh / "mysql").is_dir() or not (fresh / "ibdata1").is_file():
         raise StepError(f"{name} unpacked to no MariaDB data folder (no mysql/ or ibdata1)")
@@ -999,40 +1191,65 @@ def step_unpack(args: dict[str, Any]) -> dict[str, Any]:
             f"{needed // 2**20} MiB beside the live one (which is kept until the restore is checked). "
             "Free space there. Nothing was changed."
         )
+    data = Path(args["path"]) / args["data_file"]
+    expect = args.get("expect") or {}
+    if not expect.get("sha256"):
+        raise StepError(f"no sha256 of {data.name} was given: a set is never unpacked unchecked")
     started = time.monotonic()
     fresh.mkdir(mode=0o700)
-    data = Path(args["path"]) / args["data_file"]
+    reading = None
     try:
-        stream, procs = open_stream(data, args.get("encrypted", False))
-        unpack = subprocess.Popen(
-            ["mbstream", "-x", "-C", str(fresh)],
-            stdin=stream,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        stream.close()
-        procs.append(unpack)
-        finish(procs, f"unpacking {data.name}")
-        check_unpacked(fresh, data.name)
-        live = datadir.stat()
-        total = 0
-        for root, dirs, files in os.walk(fresh):
-            for name in dirs + files:
-                path = os.path.join(root, name)
-                os.chown(path, live.st_uid, live.st_gid, follow_symlinks=False)
-                if name in files:
-                    total += os.path.getsize(path)
-        os.chown(fresh, live.st_uid, live.st_gid)
-        os.chmod(fresh, live.st_mode & 0o7777)
-        # On disk before anything depends on it (MariaDB does not fsync the files it finds).
-        subprocess.run(["sync", "-f", str(fresh)], check=True, timeout=3600)
+        with interruptible():
+            # Straight from the external disk, read once: the same bytes go to sha256 and to
+            # (decryption,) decompression and mbstream. The fresh folder is not live; it is
+            # switched in only after the whole file matched the manifest.
+            reading = open_stream(data, args.get("encrypted", False), expect)
+            # Two writer threads: mbstream's time is the kernel's writes, not its own CPU.
+            unpack = subprocess.Popen(
+                ["mbstream", "-x", "-p", "2", "-C", str(fresh)],
+                stdin=reading.stream,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+            reading.stream.close()
+            reading.procs.append(unpack)
+            try:
+                finish(reading, f"unpacking {data.name}")
+            except StepError as exc:
+                if reading.feed is None or reading.feed.digest == expect["sha256"]:
+                    raise
+                # The scan may have trusted a cached hash: the next scan reads the file again.
+                forget_hash(args.get("hash_cache"), data)
+                raise StepError(
+                    f"{exc} Nothing of it was used. Run the restore again: its scan then hashes the "
+                    "set in full and skips it if it is corrupt."
+                ) from None
+            check_unpacked(fresh, data.name)
+            live = datadir.stat()
+            total = 0
+            for root, dirs, files in os.walk(fresh):
+                for name in dirs + files:
+                    path = os.path.join(root, name)
+                    os.chown(path, live.st_uid, live.st_gid, follow_symlinks=False)
+                    if name in files:
+                        total += os.path.getsize(path)
+            os.chown(fresh, live.st_uid, live.st_gid)
+            os.chmod(fresh, live.st_mode & 0o7777)
+            # On disk before anything depends on it (MariaDB does not fsync the files it finds).
+            subprocess.run(["sync", "-f", str(fresh)], check=True, timeout=3600)
     except BaseException:
+        # Ctrl-C, a signal, a failed tool or a hash that does not match: the tools are stopped
+        # before the fresh folder goes, so that nothing writes into it afterwards.
+        if reading is not None:
+            reading.kill()
         shutil.rmtree(fresh, ignore_errors=True)
         raise
     return {
         "datadir": str(datadir),
         "fresh": str(fresh),
         "bytes": total,
+        "read_bytes": reading.feed.size if reading.feed else None,
+        "verified": True,
         "seconds": round(time.monotonic() - started, 2),
     }
 

@@ -17,8 +17,9 @@ DOCUMENTATION = r"""
 module: restore_step
 short_description: Run one step of the restore role on the standby
 description:
-- Runs one step of the restore (scan the external disk, copy, load or unpack into a fresh database
-  or data folder, count rows, replay binary logs, switch, recreate accounts, mark, clean up) and
+- Runs one step of the restore (scan the external disk, copy a dump set, load it or unpack a physical
+  set straight from the disk into a fresh database or data folder, hashing the bytes as they are
+  read, count rows, replay binary logs, switch, recreate accounts, mark, clean up) and
   returns its result. The steps and their parameters are described in module_utils/restore.py;
   the restore role is their only caller.
 - A step that cannot go on fails with the operator's explanation as its message and leaves the
@@ -64,7 +65,8 @@ EXAMPLES = r"""
 RETURN = r"""
 out:
   description: The step's result (for example scan - the sets checked newest first and the chosen
-    one; copy - the local copy's path; counts - ok and the mismatches).
+    one; copy - the local copy's path; unpack - the fresh data folder; counts - ok and the
+    mismatches).
   type: dict
   returned: success
 """

@@ -5,22 +5,18 @@ again; a changed file, an old hash or a zero setting is read in full."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "plugins" / "module_utils" / "restore.py"
+from tests.unit.collection import module_utils
 
 
 @pytest.fixture
 def restore_script():
-    spec = importlib.util.spec_from_file_location("simrs_restore", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return module_utils("restore")
 
 
 def make_set(root: Path) -> Path:
