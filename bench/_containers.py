@@ -100,10 +100,21 @@ class Bench:
     """Containers bench-<name> on simrs-bench, an external disk folder on this machine bound into
     the servers, an inventory; everything removed by close()."""
 
-    def __init__(self) -> None:
+    def __init__(self, disk_mb: int = 0) -> None:
+        """disk_mb > 0: the external disk is an ext4 filesystem of its own (a fully allocated image
+        on a loop device, labelled like the real one), as a USB disk is; 0: a plain folder on this
+        machine's filesystem, which the database's files share."""
         self.work = Path(tempfile.mkdtemp(prefix="simrs-bench-", dir="/var/tmp"))
         self.disk = self.work / "backup-disk"
         self.disk.mkdir(mode=0o700)
+        self.disk_mounted = False
+        if disk_mb > 0:
+            image = self.work / "backup-disk.img"
+            subprocess.run(["fallocate", "-l", f"{disk_mb}M", str(image)], check=True)
+            subprocess.run(["mkfs.ext4", "-q", "-L", "SIMRS-BACKUP", str(image)], check=True)
+            subprocess.run(["mount", "-o", "loop", str(image), str(self.disk)], check=True)
+            self.disk_mounted = True
+            self.disk.chmod(0o700)
         self.containers: list[str] = []
         self.network_made = False
         self.inventory_hosts: dict[str, dict[str, Any]] = {}
@@ -168,6 +179,8 @@ class Bench:
             podman("rm", "-f", "-t", "0", name, check=False)
         if self.network_made:
             podman("network", "rm", NETWORK, check=False)
+        if self.disk_mounted:
+            subprocess.run(["umount", str(self.disk)], check=False)
         shutil.rmtree(self.work, ignore_errors=True)
 
     # --- the SIMRS database -----------------------------------------------------------------------

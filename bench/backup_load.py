@@ -11,7 +11,7 @@ Ansible's start-up is not counted as "during a backup". Prints a table. Not a te
 
 Goal (issue 4): p99 during a backup within 2x of p99 without one.
 
-Usage: .venv/bin/python bench/backup_load.py [--patients 300000] [--baseline 30] [--repeat 3]
+Usage: .venv/bin/python bench/backup_load.py [--patients 300000] [--baseline 30] [--repeat 3] [--disk-mb 2048]
 """
 
 from __future__ import annotations
@@ -74,10 +74,21 @@ def main() -> None:  # noqa: PLR0915 (one straight measurement script)
     parser.add_argument("--baseline", type=float, default=30.0, help="seconds of quiet baseline")
     parser.add_argument("--interval", type=float, default=0.01, help="pause between two commits")
     parser.add_argument("--repeat", type=int, default=3, help="backups of each method (more samples)")
+    parser.add_argument(
+        "--disk-mb",
+        type=int,
+        default=0,
+        help="the external disk as an ext4 filesystem of its own of this size (as a USB disk is); "
+        "0: a folder on the filesystem the database's files are on",
+    )
+    parser.add_argument(
+        "--vars", default="{}", help="backup role settings as JSON, e.g. '{\"backup_physical_throttle\": 20}'"
+    )
     args = parser.parse_args()
+    role_vars = json.loads(args.vars)
     started = dt.datetime.now(dt.UTC)
     load_before = machine_load()
-    bench = Bench()
+    bench = Bench(disk_mb=args.disk_mb)
     writer = None
     windows: dict[str, list[tuple[float, float]]] = {}
     extra: list[str] = []
@@ -113,7 +124,9 @@ def main() -> None:  # noqa: PLR0915 (one straight measurement script)
         time.sleep(args.baseline)
         windows["no backup"] = [(t0, time.time())]
         for method in ("dump", "physical") * args.repeat:
-            run = bench.play("backup.yml", {"backup_method": method, "backup_disk_initialize": True})
+            run = bench.play(
+                "backup.yml", {**role_vars, "backup_method": method, "backup_disk_initialize": True}
+            )
             if run.status != "successful":
                 raise RuntimeError(f"backup {method} failed: {run.failures}")
             take = next(v for k, v in run.windows.items() if k.startswith(TAKE_TASK))
@@ -149,6 +162,12 @@ def main() -> None:  # noqa: PLR0915 (one straight measurement script)
     print(
         f"sik data {data_mb:.0f} MB; one INSERT + COMMIT per visit over the network, "
         f"{args.interval * 1000:.0f} ms pause\n"
+        + (
+            f"external disk: its own ext4 filesystem ({args.disk_mb} MB, loop device)\n"
+            if args.disk_mb
+            else "external disk: a folder on the filesystem the database's files are on\n"
+        )
+        + (f"backup settings: {json.dumps(role_vars, sort_keys=True)}\n" if role_vars else "")
     )
     head = (
         f"{'phase':<22} | {'commits':>7} | {'errors':>6} | {'p50 ms':>7} | {'p99 ms':>7} | {'max ms':>7} | "

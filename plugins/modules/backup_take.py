@@ -74,6 +74,13 @@ options:
     - Not C(mariadb-backup --backup), which holds a commit lock on the live server at its end.
     type: bool
     default: true
+  physical_throttle:
+    description:
+    - C(mariadb-backup --backup --throttle=N), at most N I/O operations (pairs of read and write) per
+      second while it copies the data files; 0 for no limit.
+    - Spreads the copy's I/O over a longer backup, for a server whose disk the SIMRS shares.
+    type: int
+    default: 0
   defaults_file:
     description: MariaDB client option file with the backup account (empty for root via the socket).
     type: str
@@ -440,6 +447,8 @@ class Take:
         # The log copier polls every 1000 ms by default, and BACKUP STAGE BLOCK_COMMIT waits for it:
         # commits stalled up to a second (measured: max insert latency 1025 ms, with 50 ms: 72 ms).
         backup = [*base, "--backup", "--log-copy-interval=50", f"--target-dir={staging}"]
+        if p["physical_throttle"] > 0:
+            backup.append(f"--throttle={p['physical_throttle']}")
         phases: dict[str, float] = {}
         clock = time.monotonic()
         # Never niced: at its end it holds BACKUP STAGE BLOCK_COMMIT on the live server, and a niced
@@ -542,6 +551,7 @@ def main() -> None:
             "encryption_key": {"type": "str", "default": "", "no_log": True},
             "compression_level": {"type": "int", "default": 3},
             "low_priority": {"type": "bool", "default": True},
+            "physical_throttle": {"type": "int", "default": 0},
             "defaults_file": {"type": "str", "default": ""},
             "lock_wait_seconds": {"type": "int", "default": 60},
         },
