@@ -10,7 +10,6 @@ its short report (Bahasa Indonesia and English, from the journal only).
 from __future__ import annotations
 
 import calendar
-import contextlib
 import ipaddress
 import time
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from orchestrator import procedure
 from orchestrator.ansible import Gateway, PlayResult, Progress, parse_inventory
 from orchestrator.errors import SimrsError
-from orchestrator.journal import DRILL_LOCK, Event, Journal, JournalError
+from orchestrator.journal import DRILL_LOCK, Event, Journal
 
 # In the order they run. The RTO is the time until the SIMRS was verified: every phase but the
 # power-off (the clean-up of a drill, not part of a failover).
@@ -229,15 +228,11 @@ def run(
     problem = drill_ip_problem(settings.drill_ip, settings.service_ip, settings.mgmt_ips)
     if problem:
         raise DrillError(f"REFUSED: {problem}. Nothing was changed.")
-    held = contextlib.ExitStack()
-    try:
-        held.enter_context(journal.lock(LOCK, "running a drill"))
-    except JournalError:
-        raise DrillError(
-            "REFUSED: another drill is running from this admin machine (one standby, one drill); "
-            "wait for it to finish. Nothing was changed."
-        ) from None
-    with held:
+    refusal = DrillError(
+        "REFUSED: another drill is running from this admin machine (one standby, one drill); "
+        "wait for it to finish. Nothing was changed."
+    )
+    with journal.lock_or_refuse(LOCK, "running a drill", refusal):
         inc = active_incident(journal)
         if inc is not None:
             raise DrillError(

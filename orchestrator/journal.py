@@ -142,6 +142,16 @@ class Journal:
                 return handle.read().strip() or "another process"
             return None
 
+    def lock_or_refuse(self, incident: str, purpose: str, refusal: SimrsError) -> contextlib.ExitStack:
+        """The lock, held until the returned stack closes, or ``refusal`` raised when another
+        process holds it (a drill and a planned restart say in their own words who is first)."""
+        held = contextlib.ExitStack()
+        try:
+            held.enter_context(self.lock(incident, purpose))
+        except JournalError:
+            raise refusal from None
+        return held
+
     @contextlib.contextmanager
     def lock(self, incident: str, purpose: str) -> Iterator[None]:
         """Hold the incident for this process, or say who holds it."""

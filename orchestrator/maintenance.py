@@ -22,7 +22,7 @@ from typing import Any
 
 from orchestrator.ansible import Gateway, PlayResult, Progress, parse_inventory
 from orchestrator.errors import SimrsError
-from orchestrator.journal import DRILL_LOCK, Event, Journal, JournalError
+from orchestrator.journal import DRILL_LOCK, Event, Journal
 
 STREAM = "MAINTENANCE"  # the journal id of routine-maintenance records and checks
 RESTART_TIMEOUT_S = 3600
@@ -606,14 +606,10 @@ def restart(
     minutes = policy.announce_minutes if announce_minutes is None else announce_minutes
     if not 0 <= minutes <= 240:
         raise MaintenanceError(f"--announce {minutes} minutes: give 0 to 240")
-    held = contextlib.ExitStack()
-    try:
-        held.enter_context(journal.lock(DRILL_LOCK, "restarting the SIMRS server"))
-    except JournalError:
-        raise MaintenanceError(
-            "REFUSED: a DR drill or another restart is running; wait for it. Nothing was changed."
-        ) from None
-    with held:
+    refusal = MaintenanceError(
+        "REFUSED: a DR drill or another restart is running; wait for it. Nothing was changed."
+    )
+    with journal.lock_or_refuse(DRILL_LOCK, "restarting the SIMRS server", refusal):
         why = restart_refusal(journal, policy, local_now(), now_ok)
         if why:
             raise MaintenanceError(f"REFUSED: {why}. Nothing was changed.")
