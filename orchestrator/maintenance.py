@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator import drill
 from orchestrator.ansible import Gateway, PlayResult, Progress, parse_inventory
 from orchestrator.errors import SimrsError
 from orchestrator.journal import DRILL_LOCK, Event, Journal
@@ -56,7 +57,7 @@ class MaintenanceError(SimrsError):
 # ---- settings -------------------------------------------------------------------------------------
 
 
-def _date(value: Any, what: str) -> dt.date:
+def parse_date(value: Any, what: str) -> dt.date:
     """A date from YYYY-MM-DD, or YYYY-MM (the first of the month), as YAML or text gives it."""
     if isinstance(value, dt.datetime):
         return value.date()
@@ -108,7 +109,6 @@ class Policy:
     disk_warn_pct: int
     disk_due_pct: int
     in_service: dict[str, dt.date] = field(default_factory=dict)
-    ups: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_inventory(cls, raw: dict[str, Any]) -> Policy:
@@ -134,7 +134,9 @@ class Policy:
             servers=servers,
             quiet_hours=tuple(_window(w) for w in hours),
             quiet_weekdays=frozenset(_weekday(d) for d in s["quiet_weekdays"] or []),
-            holidays=frozenset(_date(d, "a date in simrs_maintenance.holidays") for d in s["holidays"] or []),
+            holidays=frozenset(
+                parse_date(d, "a date in simrs_maintenance.holidays") for d in s["holidays"] or []
+            ),
             restart_every_days=int(_positive(s, "restart_every_days", 1, 3660)),
             service_life_years=float(_positive(s, "service_life_years", 1, 30)),
             every_days=_every_days(s["every_days"]),
@@ -142,11 +144,10 @@ class Policy:
             disk_warn_pct=int(warn),
             disk_due_pct=int(due),
             in_service={
-                h: _date(v["simrs_in_service_since"], f"simrs_in_service_since of {h}")
+                h: parse_date(v["simrs_in_service_since"], f"simrs_in_service_since of {h}")
                 for h, v in mine.items()
                 if v.get("simrs_in_service_since")
             },
-            ups={h: str(v["simrs_ups"]) for h, v in mine.items() if v.get("simrs_ups")},
         )
 
 
@@ -245,7 +246,7 @@ def last_done(records: Iterable[Event]) -> dict[tuple[str, str], dt.date]:
     for event in records:
         if event.kind != "maintenance_done":
             continue
-        day = _date(event.data["on"], "a recorded date")
+        day = parse_date(event.data["on"], "a recorded date")
         key = (str(event.data["what"]), str(event.data.get("host") or ""))
         if key not in newest or day > newest[key]:
             newest[key] = day
@@ -533,8 +534,6 @@ def due_text(items: Iterable[Item]) -> str:
 def restart_refusal(journal: Journal, policy: Policy, local: dt.datetime, now_ok: bool) -> str | None:
     """Why a planned restart must not start now, or None. The caller holds the drill lock (a drill
     or another restart is refused before this)."""
-    from orchestrator import drill  # noqa: PLC0415 (drill imports the procedure; keep this module light)
-
     inc = drill.active_incident(journal)
     if inc is not None:
         return f"incident {inc.id} is open ({inc.phase}): finish it first (`simrs incident status {inc.id}`)"
@@ -547,6 +546,13 @@ def restart_refusal(journal: Journal, policy: Policy, local: dt.datetime, now_ok
             "Run it then (simrs schedule install does), or give --now if the units agreed"
         )
     return None
+
+
+def primary_up_seconds(gateway: Gateway, policy: Policy) -> int | None:
+    """How long the primary has run since its last start (None: it does not answer)."""
+    result = gateway.run("maintain_check", limit=[policy.primary], timeout=600)
+    up = ((result.data.get(policy.primary) or {}).get("health") or {}).get("up_seconds")
+    return up if isinstance(up, int) else None
 
 
 def restart_due(policy: Policy, up_seconds: int | None) -> bool:

@@ -13,17 +13,10 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from orchestrator import backups, settings
-from orchestrator.ansible import AnsibleGateway, Gateway, PlayResult
+from orchestrator import backups
+from orchestrator.ansible import PlayResult
 from orchestrator.cli import base
 from orchestrator.cli.base import handle_errors, main, out, progress
-from orchestrator.lab import podman
-
-
-def make_gateway(ctx: click.Context) -> Gateway:
-    """The gateway for the chosen inventory (unit tests replace this with a fake)."""
-    inventory = ctx.obj.get("inventory") or base.default_inventory()
-    return AnsibleGateway(inventory, settings.runs_dir(), envvars=podman.extra_env())
 
 
 def _tasks(kind: str, host: str, task: str) -> None:
@@ -36,7 +29,7 @@ def _tasks(kind: str, host: str, task: str) -> None:
 
 
 def _run(ctx: click.Context, playbook: str, extravars: dict, quiet: bool) -> PlayResult:
-    gateway = make_gateway(ctx)
+    gateway = base.make_gateway(ctx)
     return gateway.run(playbook, extravars=extravars, progress=None if quiet else _tasks)
 
 

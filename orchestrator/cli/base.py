@@ -87,9 +87,14 @@ def default_inventory() -> Path:
     return settings.LAB_INVENTORY
 
 
-def make_engine(ctx: click.Context, ui: UI | None = None) -> Engine:
+def make_gateway(ctx: click.Context) -> AnsibleGateway:
+    """The gateway for the chosen inventory (unit tests replace this with a fake)."""
     inventory = ctx.obj.get("inventory") or default_inventory()
-    gateway = AnsibleGateway(inventory, settings.runs_dir(), envvars=podman.extra_env())
+    return AnsibleGateway(inventory, settings.runs_dir(), envvars=podman.extra_env())
+
+
+def make_engine(ctx: click.Context, ui: UI | None = None) -> Engine:
+    gateway = make_gateway(ctx)
     hospital = Hospital.from_inventory(gateway.inventory())
     return Engine(Journal(settings.journal_path()), gateway, hospital, ui=ui)
 

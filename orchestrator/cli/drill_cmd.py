@@ -10,12 +10,10 @@ import click
 from rich.markup import escape
 
 from orchestrator import drill, settings
-from orchestrator.ansible import AnsibleGateway, Gateway
 from orchestrator.cli import base
 from orchestrator.cli.base import handle_errors, main, out, progress
 from orchestrator.engine import Hospital
 from orchestrator.journal import Journal
-from orchestrator.lab import podman
 
 PHASE_WORDS = {
     "power_on": "switching the standby on",
@@ -25,12 +23,6 @@ PHASE_WORDS = {
     "verify": "checking the application on the test address",
     "power_off": "removing the test address, stopping the SIMRS, switching the standby off",
 }
-
-
-def make_gateway(ctx: click.Context) -> Gateway:
-    """The gateway for the chosen inventory (unit tests replace this with a fake)."""
-    inventory = ctx.obj.get("inventory") or base.default_inventory()
-    return AnsibleGateway(inventory, settings.runs_dir(), envvars=podman.extra_env())
 
 
 def _phases(kind: str, host: str, task: str) -> None:
@@ -56,7 +48,7 @@ def drill_run(ctx: click.Context, as_json: bool, lang: str, output: Path | None)
 
     Refused (exit 2, nothing changed) while an incident is open, when the standby is on or the primary
     does not serve the SIMRS, or when simrs_drill_ip is missing or not a free address."""
-    gateway = make_gateway(ctx)
+    gateway = base.make_gateway(ctx)
     raw = gateway.inventory()
     hospital = Hospital.from_inventory(raw)
     setup = drill.DrillSettings.from_inventory(raw)

@@ -13,7 +13,6 @@ from rich.table import Table
 from orchestrator import maintenance, settings
 from orchestrator.cli import base
 from orchestrator.cli.base import handle_errors, main, out, progress
-from orchestrator.cli.drill_cmd import make_gateway
 from orchestrator.journal import Journal
 
 STATE_STYLE = {"due": "bold red", "unknown": "yellow", "soon": "yellow", "ok": "green"}
@@ -58,7 +57,7 @@ def maintain_check(ctx: click.Context, notify: bool, as_json: bool) -> None:
     """What SOP 5 asks for now: server age (replace after about 5 years), the planned restart, the
     routine upkeep of the servers, the UPS and the generator (from `simrs maintain log`), disks and
     the UPS's own state. Journaled. Exit 0: nothing is due; 3: something needs a person."""
-    gateway = make_gateway(ctx)
+    gateway = base.make_gateway(ctx)
     policy = maintenance.Policy.from_inventory(gateway.inventory())
     journal = Journal(settings.journal_path())
     items, facts = maintenance.check(
@@ -108,10 +107,10 @@ def maintain_check(ctx: click.Context, notify: bool, as_json: bool) -> None:
 def maintain_log(ctx: click.Context, what: str, hosts: tuple[str, ...], on: str | None, note: str) -> None:
     """Record routine maintenance that was done: server (cleaning, fans, disks), ups (battery test),
     genset (the generator's test run). `simrs maintain check` counts the next one from it."""
-    gateway = make_gateway(ctx)
+    gateway = base.make_gateway(ctx)
     policy = maintenance.Policy.from_inventory(gateway.inventory())
     today = _local_now().date()
-    day = maintenance._date(on, "--date") if on else today
+    day = maintenance.parse_date(on, "--date") if on else today
     events = maintenance.record_done(
         Journal(settings.journal_path()), policy, what, list(hosts), day, today, note, settings.operator()
     )
@@ -144,14 +143,11 @@ def maintain_restart(
     quiet_weekdays, holidays), announced to the units, then check it from the admin machine and every
     client PC. Refused (exit 2, nothing changed) outside the quiet times without --now, while an
     incident is open or a drill runs, when the SIMRS is not healthy now, or while a backup writes."""
-    gateway = make_gateway(ctx)
+    gateway = base.make_gateway(ctx)
     policy = maintenance.Policy.from_inventory(gateway.inventory())
     journal = Journal(settings.journal_path())
     if if_due:
-        health = (
-            gateway.run("maintain_check", limit=[policy.primary], timeout=600).data.get(policy.primary) or {}
-        )
-        up = (health.get("health") or {}).get("up_seconds")
+        up = maintenance.primary_up_seconds(gateway, policy)
         if not maintenance.restart_due(policy, up):
             out.print(
                 f"not due: {policy.primary} has run {up / 86400:.1f} days (restart every "

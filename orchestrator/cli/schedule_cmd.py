@@ -15,14 +15,14 @@ from rich.table import Table
 
 from orchestrator import schedule
 from orchestrator.ansible import parse_inventory
-from orchestrator.cli import backup_cmd, base
+from orchestrator.cli import base
 from orchestrator.cli.base import handle_errors, main, out, progress
 from orchestrator.errors import SimrsError
 
 
 def inventory_settings(ctx: click.Context) -> tuple[Path, Any]:
     """(the inventory's absolute path, its simrs_schedule) (unit tests replace this)."""
-    gateway = backup_cmd.make_gateway(ctx)
+    gateway = base.make_gateway(ctx)
     inv = parse_inventory(gateway.inventory())
     primary = inv["groups"].get("simrs_primary") or sorted(inv["hostvars"])[:1]
     hostvars = inv["hostvars"].get(primary[0], {}) if primary else {}

@@ -97,7 +97,24 @@ def test_recorded_upkeep_is_what_the_check_counts_from(home, healthy):
     assert items[("routine_server", "simrs-standby")]["state"] == "ok"
 
 
-def test_planned_restart_restarts_tells_the_units_and_verifies(home, healthy):
+@pytest.fixture
+def replugged(healthy):
+    """The power role's own `podman start` copies the plugged-in backup disk's mount into the
+    container, where the lab's disk-missing fault can no longer unplug it (orchestrator/lab/lab.py
+    power_on). Afterwards the primary is started the lab's way, so later tests can unplug it."""
+    yield
+    subprocess.run(["podman", "stop", "--time", "30", "simrs-primary"], check=False, timeout=120)
+    lab_mod.power_on("simrs-primary")
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        served = {c["served_by"] for c in clients(status()).values()}
+        if served == {"simrs-primary"}:
+            return
+        time.sleep(3)
+    raise AssertionError(f"the primary did not serve every PC again after its start: {served}")
+
+
+def test_planned_restart_restarts_tells_the_units_and_verifies(home, replugged):
     before = started_at("simrs-primary")
     sent_before = len(lab_mod.inbox()["webhook"])
     rc, view, err = simrs_json("maintain", "restart", "--now", "--announce", "0")

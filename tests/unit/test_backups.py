@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from orchestrator import backups, cli
 from orchestrator.ansible import HostOutcome, PlayResult
-from orchestrator.cli import backup_cmd
+from orchestrator.cli import base
 from orchestrator.errors import SimrsError
 from tests.unit.test_engine import FakeGateway, result
 
@@ -195,7 +195,7 @@ def test_extravars():
 @pytest.fixture
 def gateway(monkeypatch):
     fake = FakeGateway({})
-    monkeypatch.setattr(backup_cmd, "make_gateway", lambda ctx: fake)
+    monkeypatch.setattr(base, "make_gateway", lambda ctx: fake)
     return fake
 
 

@@ -350,7 +350,7 @@ def wired(tmp_path, monkeypatch):
     monkeypatch.setenv("SIMRS_HOME", str(tmp_path / "simrs"))
     monkeypatch.delenv("SIMRS_JOURNAL", raising=False)
     gateway = InventoryGateway({"drill": [PASSED]})
-    monkeypatch.setattr(cli.drill_cmd, "make_gateway", lambda ctx: gateway)
+    monkeypatch.setattr(cli.base, "make_gateway", lambda ctx: gateway)
     return gateway
 
 

@@ -458,3 +458,13 @@ def test_ctrl_c_during_a_restart_is_journaled_and_says_what_to_check(journal):
     assert finished.kind == "restart_finished"
     assert finished.data["interrupted"] is True
     assert "simrs maintain check" in finished.data["detail"]
+
+
+def test_if_due_reads_the_primarys_time_since_its_start():
+    gateway = FakeGateway({"maintain_check": [CHECKED]})
+    assert maintenance.primary_up_seconds(gateway, POLICY) == 3 * 86400
+    assert gateway.calls[0][1]["limit"] == ["simrs-primary"]
+    silent = PlayResult(
+        "maintain_check", "successful", 0, {}, {"simrs-primary": {"health": {"reachable": False}}}
+    )
+    assert maintenance.primary_up_seconds(FakeGateway({"maintain_check": [silent]}), POLICY) is None
