@@ -12,6 +12,7 @@ Ansible's start-up is not counted as "during a backup". Prints a table. Not a te
 Goal (issue 4): p99 during a backup within 2x of p99 without one.
 
 Usage: .venv/bin/python bench/backup_load.py [--patients 300000] [--baseline 30] [--repeat 3] [--disk-mb 2048]
+       [--vars JSON] [--methods dump,physical] [--compare JSON]
 """
 
 from __future__ import annotations
@@ -84,8 +85,23 @@ def main() -> None:  # noqa: PLR0915 (one straight measurement script)
     parser.add_argument(
         "--vars", default="{}", help="backup role settings as JSON, e.g. '{\"backup_physical_throttle\": 20}'"
     )
+    parser.add_argument("--methods", default="dump,physical", help="backup methods, in this order")
+    parser.add_argument(
+        "--compare",
+        default="",
+        help="more role settings as JSON: each backup is also taken with them, alternating, as its own "
+        "phase (an A/B in the same run), e.g. '{\"backup_dump_thread_idle\": true}'",
+    )
     args = parser.parse_args()
     role_vars = json.loads(args.vars)
+    compare = json.loads(args.compare) if args.compare else None
+    variants = [(m, role_vars, m) for m in args.methods.split(",")]
+    if compare:
+        variants = [
+            v
+            for m in args.methods.split(",")
+            for v in ((m, role_vars, m), (m, {**role_vars, **compare}, f"{m}+"))
+        ]
     started = dt.datetime.now(dt.UTC)
     load_before = machine_load()
     bench = Bench(disk_mb=args.disk_mb)
@@ -123,19 +139,19 @@ def main() -> None:  # noqa: PLR0915 (one straight measurement script)
         t0 = time.time()
         time.sleep(args.baseline)
         windows["no backup"] = [(t0, time.time())]
-        for method in ("dump", "physical") * args.repeat:
+        for method, settings, label in variants * args.repeat:
             run = bench.play(
-                "backup.yml", {**role_vars, "backup_method": method, "backup_disk_initialize": True}
+                "backup.yml", {**settings, "backup_method": method, "backup_disk_initialize": True}
             )
             if run.status != "successful":
                 raise RuntimeError(f"backup {method} failed: {run.failures}")
             take = next(v for k, v in run.windows.items() if k.startswith(TAKE_TASK))
-            windows.setdefault(f"during {method} backup", []).append(take)
+            windows.setdefault(f"during {label} backup", []).append(take)
             published = run.stats["simrs_backup"][primary]
             manifest = json.loads(in_host(primary, f"cat {published['path']}/manifest.json"))
-            runs.append((method, take, (manifest.get("physical") or {}).get("phase_seconds") or {}))
+            runs.append((label, take, (manifest.get("physical") or {}).get("phase_seconds") or {}))
             extra.append(
-                f"{method}: backup task {take[1] - take[0]:.1f} s, playbook {run.seconds:.1f} s, "
+                f"{label}: backup task {take[1] - take[0]:.1f} s, playbook {run.seconds:.1f} s, "
                 f"set {run.stats['simrs_backup'][primary].get('size', 0) / 2**20:.0f} MB"
             )
             time.sleep(5)
@@ -168,6 +184,7 @@ def main() -> None:  # noqa: PLR0915 (one straight measurement script)
             else "external disk: a folder on the filesystem the database's files are on\n"
         )
         + (f"backup settings: {json.dumps(role_vars, sort_keys=True)}\n" if role_vars else "")
+        + (f"a method with + also has: {json.dumps(compare, sort_keys=True)}\n" if compare else "")
     )
     head = (
         f"{'phase':<22} | {'commits':>7} | {'errors':>6} | {'p50 ms':>7} | {'p99 ms':>7} | {'max ms':>7} | "
