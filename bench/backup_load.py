@@ -90,7 +90,7 @@ def main() -> None:  # noqa: PLR0915 (one straight measurement script)
         "--compare",
         default="",
         help="more role settings as JSON: each backup is also taken with them, alternating, as its own "
-        "phase (an A/B in the same run), e.g. '{\"backup_dump_thread_idle\": true}'",
+        "phase (an A/B in the same run), e.g. '{\"backup_physical_throttle\": 20}'",
     )
     args = parser.parse_args()
     role_vars = json.loads(args.vars)
