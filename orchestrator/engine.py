@@ -8,12 +8,13 @@ A crash or Ctrl-C between the two journal writes just means the action runs agai
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from orchestrator import backups, procedure
+from orchestrator import backups, procedure, service_ip
 from orchestrator.ansible import Gateway, Job, PlayResult, parse_inventory
 from orchestrator.errors import SimrsError
 from orchestrator.journal import DRILL_LOCK, Journal, JournalError
@@ -274,6 +275,8 @@ def guard_facts(result: PlayResult) -> dict[str, Any]:
         "ok": result.ok and bool(seen.get("ok")),
         "owners": seen.get("owners", []),
         "macs": seen.get("macs", []),
+        "unknown_macs": seen.get("unknown_macs", []),
+        "service_ip": seen.get("service_ip"),
         "expected": seen.get("expected"),
         "servers": servers,
         "done": [a for d in servers.values() for a in d.get("done", [])],
@@ -762,31 +765,75 @@ class Engine:
 
     # -- the service IP's owner --
 
+    def current_incident(self) -> Incident | None:
+        """The newest incident: the only one whose failover may decide who owns the service IP."""
+        ids = self.journal.incidents()
+        return self.incident(ids[-1]) if ids else None
+
     def serving_incident(self) -> Incident | None:
-        """The newest incident whose failover gave the standby the service IP (None: the primary serves)."""
-        for incident_id in reversed(self.journal.incidents()):
-            inc = self.incident(incident_id)
-            if "ip_takeover" in inc.failover_done:
-                return None if inc.failed_back else inc
-            if inc.verified_after_repair:  # the newest incident ended on the primary
-                return None
+        """The current incident when its failover gave the standby the service IP and no failback
+        followed (None: by the journal, the primary serves). Older incidents never count: a later
+        incident, a lab rebuilt or a failback done by hand all happened after them."""
+        inc = self.current_incident()
+        if inc is not None and "ip_takeover" in inc.failover_done and not inc.failed_back:
+            return inc
         return None
 
     def guard(self, owner: str | None = None) -> tuple[dict[str, Any], str | None]:
-        """Never two owners of the service IP: see who answers for it, take it from any server but
-        its owner (the standby after a failover, else the primary). Journaled in the incident of
-        that failover: what was seen and what was done."""
+        """Never two owners of the service IP, and never an outage made by the guard: look first
+        (every server and every PC's ARP view, changing nothing), decide (service_ip.decide: the hosts
+        and the current incident only), then take the address only from servers that must not hold
+        it, and only while the owner holds it and serves. Holds the current incident's lock; refuses
+        while a failover runs. Journaled in the incident whose takeover made the standby the owner."""
         h = self.hospital
-        inc = self.serving_incident()
-        owner = owner or (h.standby if inc is not None else h.primary)
-        if owner not in (h.primary, h.standby):
+        if owner is not None and owner not in (h.primary, h.standby):
             raise JournalError(f"--owner must be {h.primary} or {h.standby}, not {owner!r}")
-        facts = guard_facts(self._run("ip_guard", extravars={"ip_guard_owner": owner}, timeout=300))
-        if inc is None:
-            return facts, None
-        with self.journal.lock(inc.id, "guarding the service IP"):
-            self.journal.append(inc.id, "ip_guard", facts, ts=self.now())
-        return facts, inc.id
+        current = self.current_incident()
+        with contextlib.ExitStack() as held:
+            if current is not None:
+                why = service_ip.refusal(current, None)
+                if why:
+                    raise JournalError(why)
+                try:
+                    held.enter_context(self.journal.lock(current.id, "guarding the service IP"))
+                except JournalError:
+                    holder = self.journal.held_by(current.id) or "another process"
+                    raise JournalError(str(service_ip.refusal(current, holder))) from None
+            expected = service_ip.expectation(h.primary, h.standby, current, owner)
+            look = {"ip_guard_owner": expected.owner, "ip_guard_look_only": True}
+            seen = guard_facts(self._run("ip_guard", extravars=look, timeout=300))
+            servers = {n: service_ip.ServerView.from_published(n, d) for n, d in seen["servers"].items()}
+            plan = service_ip.decide(
+                servers, seen["owners"], expected, seen["service_ip"] or "the service IP"
+            )
+            final = seen
+            if plan.acts:
+                act = {
+                    "ip_guard_owner": plan.keep,
+                    "ip_guard_take_from": list(plan.take_from),
+                    "ip_guard_stop_on": list(plan.stop_on),
+                }
+                final = guard_facts(self._run("ip_guard", extravars=act, timeout=300))
+            ok = service_ip.outcome(plan, final["owners"], final["unknown_macs"])
+            detail = plan.detail
+            if final["done"]:
+                detail += f"; done: {', '.join(final['done'])}"
+            if not ok and plan.keep is not None:
+                detail += f"; the PCs see: {final['detail']}"
+            facts = {
+                **final,
+                "ok": ok,
+                "detail": detail[:500],
+                "expected": expected.owner,
+                "expected_from": expected.source,
+                "kept": plan.keep,
+                "notes": list(plan.notes),
+                "before": {n: bool(v.get("holds_service_ip")) for n, v in seen["servers"].items()},
+            }
+            if expected.source != "incident" or current is None:
+                return facts, None
+            self.journal.append(current.id, "ip_guard", facts, ts=self.now())
+            return facts, current.id
 
     def failback(self, by: str, data_synced: bool) -> tuple[dict[str, Any], str]:
         """Back to the repaired primary (playbooks/failback.yml): the standby stops the SIMRS and
