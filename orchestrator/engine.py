@@ -11,12 +11,13 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any, Protocol
 
 from orchestrator import backups, procedure, service_ip
-from orchestrator.ansible import Gateway, Job, PlayResult, parse_inventory
+from orchestrator.ansible import Gateway, Job, PlayResult
 from orchestrator.errors import SimrsError
+from orchestrator.inventory import Hospital
 from orchestrator.journal import DRILL_LOCK, Journal, JournalError
 from orchestrator.procedure import Action, Incident, Phase
 
@@ -49,61 +50,6 @@ class QuietUI:
 
     def waiting(self, inc: Incident, now: float, until: float) -> None:
         return
-
-
-@dataclass(frozen=True)
-class Hospital:
-    """What the engine needs to know of the inventory."""
-
-    clients: tuple[str, ...]
-    primary: str
-    standby: str | None
-    repair_window_minutes: int
-    failover_policy: str
-    notify_lang: str = "id"
-    info: dict[str, Any] = field(default_factory=dict)  # simrs_hospital: name, address, head of unit
-    prestage: bool = True  # simrs_prestage: ready the standby during the repair window
-
-    @classmethod
-    def from_inventory(cls, raw: dict[str, Any]) -> Hospital:
-        inv = parse_inventory(raw)
-        groups, hostvars = inv["groups"], inv["hostvars"]
-        missing = [g for g in ("simrs_primary", "simrs_clients") if not groups.get(g)]
-        if missing:
-            raise JournalError(
-                f"the inventory has no hosts in {', '.join(missing)}: every hospital "
-                "needs its SIMRS server in simrs_primary and its PCs in simrs_clients"
-            )
-        if len(groups["simrs_primary"]) != 1:
-            raise JournalError(f"simrs_primary must hold exactly one host, not {groups['simrs_primary']}")
-        anyvars = hostvars.get(groups["simrs_primary"][0], {})
-        window = anyvars.get("simrs_repair_window_minutes", 60)
-        policy = anyvars.get("simrs_failover_policy", "approve")
-        if not isinstance(window, int) or window < 1:
-            raise JournalError(
-                f"simrs_repair_window_minutes must be a whole number of minutes >= 1, not {window!r}"
-            )
-        if policy not in ("approve", "auto"):
-            raise JournalError(f"simrs_failover_policy must be 'approve' or 'auto', not {policy!r}")
-        standby = groups.get("simrs_standby") or [None]
-        info = anyvars.get("simrs_hospital") or {}
-        prestage = anyvars.get("simrs_prestage", True)
-        if not isinstance(prestage, bool):
-            raise JournalError(f"simrs_prestage must be true or false, not {prestage!r}")
-        return cls(
-            tuple(groups["simrs_clients"]),
-            groups["simrs_primary"][0],
-            standby[0],
-            window,
-            policy,
-            anyvars.get("notify_lang", "id"),
-            {
-                "name": info.get("name", ""),
-                "address": info.get("address", ""),
-                "head_of_unit": info.get("head_of_unit", ""),
-            },
-            prestage and standby[0] is not None,
-        )
 
 
 # ---- facts from playbook results (the playbook-to-Python contract) ------------------------------

@@ -30,6 +30,7 @@ def _tasks(kind: str, host: str, task: str) -> None:
 
 def _run(ctx: click.Context, playbook: str, extravars: dict, quiet: bool) -> PlayResult:
     gateway = base.make_gateway(ctx)
+    base.load_site(gateway)  # the whole inventory checked before the disk is touched
     return gateway.run(playbook, extravars=extravars, progress=None if quiet else _tasks)
 
 

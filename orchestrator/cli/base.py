@@ -16,9 +16,9 @@ from typing import Any
 import click
 from rich.console import Console
 
-from orchestrator import settings
+from orchestrator import inventory, settings
 from orchestrator.ansible import AnsibleGateway, InventoryError
-from orchestrator.engine import UI, Engine, Hospital
+from orchestrator.engine import UI, Engine
 from orchestrator.errors import SimrsError
 from orchestrator.journal import Journal
 from orchestrator.lab import lab, podman
@@ -93,10 +93,16 @@ def make_gateway(ctx: click.Context) -> AnsibleGateway:
     return AnsibleGateway(inventory, settings.runs_dir(), envvars=podman.extra_env())
 
 
+def load_site(gateway: AnsibleGateway) -> inventory.Site:
+    """The inventory, read once and validated as a whole: every problem named, exit 2, before any
+    host is touched or anything is journaled (orchestrator/inventory.py)."""
+    return inventory.load(gateway.inventory())
+
+
 def make_engine(ctx: click.Context, ui: UI | None = None) -> Engine:
     gateway = make_gateway(ctx)
-    hospital = Hospital.from_inventory(gateway.inventory())
-    return Engine(Journal(settings.journal_path()), gateway, hospital, ui=ui)
+    site = load_site(gateway)
+    return Engine(Journal(settings.journal_path()), gateway, site.hospital, ui=ui)
 
 
 # ---- lab ------------------------------------------------------------------------------------

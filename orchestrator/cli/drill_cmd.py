@@ -12,7 +12,6 @@ from rich.markup import escape
 from orchestrator import drill, settings
 from orchestrator.cli import base
 from orchestrator.cli.base import handle_errors, main, out, progress
-from orchestrator.engine import Hospital
 from orchestrator.journal import Journal
 
 PHASE_WORDS = {
@@ -49,9 +48,9 @@ def drill_run(ctx: click.Context, as_json: bool, lang: str, output: Path | None)
     Refused (exit 2, nothing changed) while an incident is open, when the standby is on or the primary
     does not serve the SIMRS, or when simrs_drill_ip is missing or not a free address."""
     gateway = base.make_gateway(ctx)
-    raw = gateway.inventory()
-    hospital = Hospital.from_inventory(raw)
-    setup = drill.DrillSettings.from_inventory(raw)
+    site = base.load_site(gateway)
+    hospital = site.hospital
+    setup = drill.DrillSettings.from_inventory(site.raw)
     journal = Journal(settings.journal_path())
     if not as_json:
         progress(f"drill on {setup.standby}, test address {setup.drill_ip} (users stay on {setup.primary})")

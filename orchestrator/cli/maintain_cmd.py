@@ -58,7 +58,7 @@ def maintain_check(ctx: click.Context, notify: bool, as_json: bool) -> None:
     routine upkeep of the servers, the UPS and the generator (from `simrs maintain log`), disks and
     the UPS's own state. Journaled. Exit 0: nothing is due; 3: something needs a person."""
     gateway = base.make_gateway(ctx)
-    policy = maintenance.Policy.from_inventory(gateway.inventory())
+    policy = maintenance.Policy.from_inventory(base.load_site(gateway).raw)
     journal = Journal(settings.journal_path())
     items, facts = maintenance.check(
         journal,
@@ -108,7 +108,7 @@ def maintain_log(ctx: click.Context, what: str, hosts: tuple[str, ...], on: str 
     """Record routine maintenance that was done: server (cleaning, fans, disks), ups (battery test),
     genset (the generator's test run). `simrs maintain check` counts the next one from it."""
     gateway = base.make_gateway(ctx)
-    policy = maintenance.Policy.from_inventory(gateway.inventory())
+    policy = maintenance.Policy.from_inventory(base.load_site(gateway).raw)
     today = _local_now().date()
     day = maintenance.parse_date(on, "--date") if on else today
     events = maintenance.record_done(
@@ -144,7 +144,7 @@ def maintain_restart(
     client PC. Refused (exit 2, nothing changed) outside the quiet times without --now, while an
     incident is open or a drill runs, when the SIMRS is not healthy now, or while a backup writes."""
     gateway = base.make_gateway(ctx)
-    policy = maintenance.Policy.from_inventory(gateway.inventory())
+    policy = maintenance.Policy.from_inventory(base.load_site(gateway).raw)
     journal = Journal(settings.journal_path())
     if if_due:
         up = maintenance.primary_up_seconds(gateway, policy)

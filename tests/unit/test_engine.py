@@ -25,6 +25,20 @@ from orchestrator.procedure import Phase, replay
 from tests.unit.test_procedure import CONFIRMED
 
 CLIENTS = ("farmasi-01", "kasir-01", "pendaftaran-01")
+# A small valid inventory as ansible-inventory --list gives it (what the fake gateway answers).
+SERVER_VARS = {"simrs_service_ip": "198.18.0.10", "simrs_service_prefix": 24}
+INVENTORY = {
+    "_meta": {
+        "hostvars": {
+            "simrs-primary": {**SERVER_VARS, "simrs_mgmt_ip": "198.18.0.11", "power_driver": "podman"},
+            "simrs-standby": {**SERVER_VARS, "simrs_mgmt_ip": "198.18.0.12", "power_driver": "podman"},
+        }
+    },
+    "all": {"children": ["simrs_primary", "simrs_standby", "simrs_clients"]},
+    "simrs_primary": {"hosts": ["simrs-primary"]},
+    "simrs_standby": {"hosts": ["simrs-standby"]},
+    "simrs_clients": {"hosts": list(CLIENTS)},
+}
 
 
 class Clock:
@@ -77,7 +91,7 @@ class FakeGateway:
         return [self.run(name, **kwargs) for name, kwargs in runs]
 
     def inventory(self):
-        return {}
+        return INVENTORY
 
 
 class FakeJob:
@@ -363,28 +377,6 @@ def test_the_journal_is_append_only(tmp_path):
         db.execute("UPDATE events SET kind = 'x'")
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         db.execute("DELETE FROM events")
-
-
-def test_inventory_errors_name_what_to_fix():
-    with pytest.raises(JournalError, match="no hosts in simrs_primary"):
-        Hospital.from_inventory(
-            {
-                "all": {"children": ["simrs_clients"]},
-                "simrs_clients": {"hosts": ["a"]},
-                "_meta": {"hostvars": {}},
-            }
-        )
-    inv = {
-        "all": {"children": ["simrs_primary", "simrs_clients"]},
-        "simrs_primary": {"hosts": ["p"]},
-        "simrs_clients": {"hosts": ["a"]},
-        "_meta": {"hostvars": {"p": {"simrs_repair_window_minutes": "sixty"}}},
-    }
-    with pytest.raises(JournalError, match="simrs_repair_window_minutes must be a whole number"):
-        Hospital.from_inventory(inv)
-    inv["_meta"]["hostvars"]["p"] = {"simrs_failover_policy": "yolo"}
-    with pytest.raises(JournalError, match="simrs_failover_policy must be 'approve' or 'auto'"):
-        Hospital.from_inventory(inv)
 
 
 def test_a_role_refusing_its_settings_stops_the_incident_with_what_to_fix(tmp_path):
