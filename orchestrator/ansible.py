@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from orchestrator import interrupt
+
 REPO = Path(__file__).resolve().parents[1]
 KEEP_RUNS = 200
 PLAYBOOKS = REPO / "playbooks"
@@ -122,6 +124,9 @@ class _Collector:
         self.saw_stats = False
         self.changed: dict[str, int] = {}
         self.errors: list[str] = []
+        self.pid: int | None = None  # the ansible-playbook process (from the first event)
+        self.on_pid: Callable[[int], None] | None = None
+        self.last_task = ""
 
     def event_handler(self, event: dict[str, Any]) -> bool:
         """Cheap and never raising: an exception here would end ansible-runner's event stream."""
@@ -137,6 +142,12 @@ class _Collector:
         res = data.get("res") if isinstance(data.get("res"), dict) else {}
         host = data.get("host") or ""
         task = data.get("task") or ""
+        if self.pid is None and isinstance(event.get("pid"), int):
+            self.pid = event["pid"]
+            if self.on_pid is not None:
+                self.on_pid(self.pid)
+        if kind == "playbook_on_task_start":
+            self.last_task = task
         if kind == "playbook_on_stats":
             self.saw_stats = True
             self.artifact_data = data.get("artifact_data") or {}
@@ -174,6 +185,8 @@ class AnsibleGateway:
         self.runs_dir = runs_dir
         self.envvars = dict(envvars or {})
         self.vault_password_file = vault_password_file
+        self.tag: str | None = None  # the incident the runs are for (the live-run registry)
+        self.on_run: Callable[[str, dict[str, Any]], None] | None = None  # run_started / run_finished
         # ansible-runner looks up ansible-playbook/-inventory on this process's PATH: ours first.
         venv_bin = str(Path(sys.executable).parent)
         if os.environ.get("PATH", "").split(os.pathsep)[0] != venv_bin:
@@ -202,6 +215,29 @@ class AnsibleGateway:
         """Run a playbook to its end (the options are start()'s)."""
         return self.start(playbook, **kwargs).wait()
 
+    # -- the runs alive: a run outlives a killed orchestrator (ansible-playbook has its own
+    # session), so whoever drives the same incident next waits for it (never two at once).
+
+    @property
+    def live_dir(self) -> Path:
+        return self.runs_dir / "live"
+
+    def live_runs(self, tag: str) -> list[dict[str, Any]]:
+        """The runs made for ``tag`` (an incident id) whose ansible-playbook is still alive."""
+        alive = []
+        for path in sorted(self.live_dir.glob("*.json")) if self.live_dir.exists() else []:
+            try:
+                entry = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            if entry.get("tag") != tag:
+                continue
+            if process_start(int(entry.get("pid", 0))) == entry.get("pid_start"):
+                alive.append(entry)
+            else:
+                path.unlink(missing_ok=True)  # it ended (or its pid was reused): not a run any more
+        return alive
+
     def start(
         self,
         playbook: str,
@@ -225,6 +261,11 @@ class AnsibleGateway:
         )
         collector = _Collector(playbook, progress)
         started = time.monotonic()
+        handle = RunHandle(playbook, collector, started, private, self)
+        collector.on_pid = handle.record_pid
+        env = {**self._env(), "SIMRS_STOP_FILE": str(handle.stop_file)}
+        callbacks = [c for c in env.get("ANSIBLE_CALLBACKS_ENABLED", "").split(",") if c]
+        env["ANSIBLE_CALLBACKS_ENABLED"] = ",".join([*callbacks, "simrs.downtime.boundary"])
         thread, runner = ansible_runner.run_async(
             private_data_dir=str(private),
             project_dir=str(PLAYBOOKS),
@@ -232,14 +273,19 @@ class AnsibleGateway:
             inventory=str(self.inventory_path),
             limit=",".join(limit) if limit else None,
             extravars=extravars or {},
-            envvars=self._env(),
+            envvars=env,
             event_handler=collector.event_handler,
+            # Ours, always: otherwise ansible-runner installs its own SIGINT/SIGTERM handlers and
+            # keeps them, and Ctrl-C between playbooks is ignored (orchestrator/interrupt.py).
+            cancel_callback=handle.should_cancel,
             quiet=True,
             timeout=timeout,
             cmdline="--check" if check else None,
-            settings={"suppress_ansible_output": True},
+            # The cancel callback is asked each time the run prints or after this many seconds.
+            settings={"suppress_ansible_output": True, "pexpect_timeout": 0.5},
         )
-        return RunHandle(playbook, thread, runner, collector, started)
+        handle.attach(thread, runner)
+        return handle
 
     def run_parallel(self, runs: list[tuple[str, dict[str, Any]]]) -> list[PlayResult]:
         """Several playbooks at once (ansible-runner's async interface); results in the same order."""
@@ -270,24 +316,97 @@ class AnsibleGateway:
 
 
 class RunHandle:
+    """One playbook run: wait for it, cancel it, or let it park at a task boundary on Ctrl-C."""
+
     def __init__(
-        self, playbook: str, thread: threading.Thread, runner: Any, collector: _Collector, started: float
+        self, playbook: str, collector: _Collector, started: float, private: Path, gateway: AnsibleGateway
     ) -> None:
         self.playbook = playbook
-        self._thread = thread
-        self._runner = runner
         self._collector = collector
         self._started = started
-        self._private = runner.config.private_data_dir
+        self._private = private
+        self._gateway = gateway
+        self.stop_file = private / "stop"
+        self._cancel = False
+        # A run started after the stop was asked for is the stop's own (reading the hosts' state):
+        # only a second Ctrl-C ends it.
+        self._ignores_first_stop = interrupt.requested()
+        self._thread: threading.Thread | None = None
+        self._runner: Any = None
+        self._live: Path | None = None
+        self.tag = gateway.tag
+
+    def attach(self, thread: threading.Thread, runner: Any) -> None:
+        self._thread, self._runner = thread, runner
+
+    def record_pid(self, pid: int) -> None:
+        """The run's ansible-playbook is known: note it (pid and start time) for whoever drives next."""
+        entry = {
+            "playbook": self.playbook,
+            "pid": pid,
+            "pid_start": process_start(pid),
+            "tag": self.tag,
+            "private": str(self._private),
+            "since": time.strftime("%H:%M:%S"),
+        }
+        try:
+            self._gateway.live_dir.mkdir(parents=True, exist_ok=True)
+            path = self._gateway.live_dir / f"{pid}.json"
+            path.write_text(json.dumps(entry))
+            self._live = path
+        except OSError:
+            pass
+        if self._gateway.on_run is not None:
+            self._gateway.on_run("run_started", entry)
+
+    def should_cancel(self) -> bool:
+        """ansible-runner asks this while the run goes on (about twice a second)."""
+        if self._cancel or interrupt.forced():
+            return True
+        if not interrupt.requested() or self._ignores_first_stop:
+            return False
+        if not self.stop_file.exists():
+            self.stop_file.touch()  # the boundary callback parks the run before its next task
+        return self.parked_before is not None or interrupt.waited() > interrupt.GRACE_SECONDS
+
+    @property
+    def parked_before(self) -> str | None:
+        """The task the run stopped before (None: not parked at a boundary)."""
+        try:
+            return (self.stop_file.parent / "stop.parked").read_text() or "?"
+        except OSError:
+            return None
 
     def done(self) -> bool:
-        return not self._thread.is_alive()
+        return self._thread is not None and not self._thread.is_alive()
 
     def cancel(self) -> None:
-        self._runner.canceled = True
+        self._cancel = True
+
+    def _finished(self) -> None:
+        if self._live is not None:
+            self._live.unlink(missing_ok=True)
+            self._live = None
+            if self._gateway.on_run is not None:
+                self._gateway.on_run(
+                    "run_finished",
+                    {"playbook": self.playbook, "pid": self._collector.pid, "status": self._runner.status},
+                )
 
     def wait(self) -> PlayResult:
-        self._thread.join()
+        if self._thread is None:
+            raise RuntimeError("wait() before the run was started")
+        with interrupt.cooperating():  # Ctrl-C parks the run at its next task, then cancels it
+            self._thread.join()
+        self._finished()
+        if self._runner.status == "canceled" and not self._cancel and interrupt.requested():
+            parked = self.parked_before
+            where = (
+                f"{self.playbook} stopped before task {parked!r}"
+                if parked is not None
+                else f"{self.playbook} stopped during task {self._collector.last_task!r} (may be half done)"
+            )
+            raise interrupt.Interrupted(f"{interrupt.name()}: {where}", interrupt.signum())
         if not self._collector.saw_stats:
             # A live event was missed (seen under heavy load): rebuild from the events on disk.
             replay = _Collector(self.playbook, None)
@@ -322,6 +441,17 @@ class RunHandle:
             published=dict(self._collector.artifact_data),
             changed=dict(self._collector.changed),
         )
+
+
+def process_start(pid: int) -> int | None:
+    """The process's start time (clock ticks since boot, /proc/PID/stat field 22), or None when
+    there is no such process: with the pid it names one process, never a later one with its pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    return int(fields[19]) if len(fields) > 19 and fields[0] != "Z" else None
 
 
 def parse_inventory(raw: dict[str, Any]) -> dict[str, Any]:

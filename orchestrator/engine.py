@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Protocol
 
-from orchestrator import backups, procedure, service_ip
+from orchestrator import backups, interrupt, procedure, service_ip
 from orchestrator.ansible import Gateway, Job, PlayResult
 from orchestrator.errors import SimrsError
 from orchestrator.inventory import Hospital
@@ -355,7 +355,7 @@ class Engine:
         hospital: Hospital,
         *,
         now: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = interrupt.sleep,
         ui: UI | None = None,
     ) -> None:
         self.journal = journal
@@ -457,15 +457,132 @@ class Engine:
         Pre-staging the standby runs in the background, alongside the repair attempts; it is
         finished (or, on an error or Ctrl-C, cancelled) before this returns."""
         with self.journal.lock(incident_id, "driving the SOP"):
+            self._wait_for_earlier_runs(incident_id)
+            self._runs_journaled_in(incident_id)
             try:
-                return self._drive(incident_id)
+                with interrupt.cooperating():
+                    return self._drive(incident_id)
+            except interrupt.Interrupted as exc:
+                raise self._interrupted(incident_id, exc) from None
             finally:
-                if self._prestage_job is not None:  # an error or Ctrl-C: stop it, it is rerun on resume
+                if self._prestage_job is not None:  # an error: stop it, it is rerun on resume
                     self._prestage_job.cancel()
                     self._prestage_job = None
+                self._runs_journaled_in(None)
+
+    # -- runs that outlive a process, and a clean stop --
+
+    def _runs_journaled_in(self, incident_id: str | None) -> None:
+        """Every ansible-playbook run's pid and start time go into the incident (and the gateway's
+        live-run registry), so that whoever drives it next never runs a step beside it."""
+        if not hasattr(self.gateway, "on_run"):
+            return
+        self.gateway.tag = incident_id  # type: ignore[attr-defined]
+
+        def journal_run(kind: str, data: dict[str, Any]) -> None:
+            self.journal.append(incident_id or "", kind, data)
+
+        self.gateway.on_run = journal_run if incident_id else None  # type: ignore[attr-defined]
+
+    def earlier_runs(self, incident_id: str) -> list[dict[str, Any]]:
+        live = getattr(self.gateway, "live_runs", None)
+        return live(incident_id) if live is not None else []
+
+    def _wait_for_earlier_runs(self, incident_id: str) -> None:
+        """An earlier run of this incident still alive (its orchestrator was killed, its
+        ansible-playbook was not): wait for it to end, bounded, saying so every 15 s."""
+        deadline = time.monotonic() + FAILOVER_STEP_TIMEOUT_S
+        said = 0.0
+        while runs := self.earlier_runs(incident_id):
+            names = ", ".join(f"{r['playbook']} (pid {r['pid']}, since {r.get('since', '?')})" for r in runs)
+            if time.monotonic() > deadline:
+                raise JournalError(
+                    f"incident {incident_id}: an earlier run is still going after "
+                    f"{FAILOVER_STEP_TIMEOUT_S // 60} min: {names}; stop it (kill PID) or let it end, "
+                    f"then `simrs incident resume {incident_id}`",
+                    exit_code=1,
+                )
+            if time.monotonic() - said >= 15:
+                reason = f"an earlier run of this incident is still going: {names}; waiting for it to end"
+                self.ui.step(self.incident(incident_id), procedure.Action("wait", reason=reason))
+                if said == 0.0:
+                    self.journal.append(incident_id, "waited_for_earlier_run", {"runs": runs}, ts=self.now())
+                said = time.monotonic()
+            interrupt.sleep(1.0)
+
+    def _interrupted(self, incident_id: str, exc: interrupt.Interrupted) -> interrupt.Interrupted:
+        """Ctrl-C or SIGTERM: stop the background run too, journal where the incident stopped and
+        what may be half done, read who holds the service IP (bounded), and say how to go on."""
+        job, self._prestage_job = self._prestage_job, None
+        if job is not None:
+            job.cancel()
+            with contextlib.suppress(interrupt.Interrupted):
+                job.wait()
+        inc = self.incident(incident_id)
+        half = (
+            f"{inc.pending_action} was running and runs again on resume (every step is safe to repeat)"
+            if inc.pending_action
+            else "nothing: it stopped between two steps"
+        )
+        state = self._state_for_the_operator()
+        facts = {
+            "signal": interrupt.name(),
+            "where": str(exc),
+            "phase": str(inc.phase),
+            "step": inc.pending_action,
+            "half_done": half,
+            "failover_done": list(inc.failover_done),
+            "standby": inc.standby.get("state"),
+            "hosts": state,
+        }
+        self.journal.append(incident_id, "interrupted", facts, ts=self.now())
+        self.ui.fact("interrupted", facts)
+        holders = [h for h, v in state.items() if isinstance(v, dict) and v.get("holds_service_ip")]
+        seen = (
+            f"the service IP is on {', '.join(holders) or 'no server'}; "
+            f"the standby is {self._standby_words(state)}"
+            if "error" not in state
+            else str(state["error"])
+        )
+        return interrupt.Interrupted(
+            f"{exc} (incident {incident_id}, {inc.phase}); may be half done: {half}; {seen}. "
+            f"Continue with `simrs incident resume {incident_id}`",
+            exc.signum,
+        )
+
+    def _standby_words(self, state: dict[str, Any]) -> str:
+        mine = state.get(self.hospital.standby or "") or {}
+        if not mine.get("answers"):
+            return "off or silent"
+        return "on, SIMRS " + ("running" if mine.get("simrs_running") else "stopped")
+
+    def _state_for_the_operator(self) -> dict[str, Any]:
+        """Who holds the service IP and whether the standby is on, read from the servers in what is
+        left of about 10 s after the signal (nothing after a second Ctrl-C)."""
+        if interrupt.forced():
+            return {"error": "not read (forced stop): look with `simrs guard --json` once it is quiet"}
+        budget = max(3, int(9.5 - interrupt.waited()))
+        h = self.hospital
+        hosts = [x for x in (h.primary, h.standby, "localhost") if x]
+        try:
+            result = self.gateway.run(
+                "ip_guard",
+                limit=hosts,
+                extravars={"ip_guard_owner": h.primary, "ip_guard_look_only": True},
+                timeout=budget,
+            )
+        except interrupt.Interrupted:
+            return {"error": "not read (a second Ctrl-C)"}
+        if not result.complete:
+            return {"error": f"the servers could not be read within {budget} s ({result.status})"}
+        return {
+            host: {k: v.get(k) for k in ("answers", "holds_service_ip", "simrs_running", "serving")}
+            for host, v in guard_facts(result)["servers"].items()
+        }
 
     def _drive(self, incident_id: str) -> Incident:
         while True:
+            interrupt.check("between two steps")
             inc = self.incident(incident_id)
             if self._background(inc):
                 continue
@@ -745,6 +862,9 @@ class Engine:
                 except JournalError:
                     holder = self.journal.held_by(current.id) or "another process"
                     raise JournalError(str(service_ip.refusal(current, holder))) from None
+                if runs := self.earlier_runs(current.id):
+                    names = ", ".join(f"{r['playbook']} (pid {r['pid']})" for r in runs)
+                    raise JournalError(str(service_ip.refusal(current, f"a run still going: {names}")))
             expected = service_ip.expectation(h.primary, h.standby, current, owner)
             look = {"ip_guard_owner": expected.owner, "ip_guard_look_only": True}
             seen = guard_facts(self._run("ip_guard", extravars=look, timeout=300))

@@ -16,7 +16,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from orchestrator import inventory, settings
+from orchestrator import interrupt, inventory, settings
 from orchestrator.ansible import AnsibleGateway, InventoryError
 from orchestrator.engine import UI, Engine
 from orchestrator.errors import SimrsError
@@ -37,6 +37,9 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except interrupt.Interrupted as exc:
+            err.print(f"[yellow]interrupted[/]: {exc}")
+            sys.exit(exc.exit_code)
         except SimrsError as exc:
             err.print(f"[bold red]error:[/] {exc}")
             sys.exit(exc.exit_code)
@@ -78,6 +81,7 @@ def progress(msg: str) -> None:
 def main(ctx: click.Context, inventory: Path | None) -> None:
     """simrs: the hospital's SIMRS downtime SOP, automated (Ansible does the remote work)."""
     ctx.obj = {"inventory": inventory}
+    interrupt.install()  # Ctrl-C / SIGTERM: a clean stop at the next step, a second one forces
 
 
 def default_inventory() -> Path:
