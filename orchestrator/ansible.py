@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from orchestrator import interrupt
+from orchestrator import interrupt, settings
 
 REPO = Path(__file__).resolve().parents[1]
 KEEP_RUNS = 200
@@ -198,6 +198,9 @@ class AnsibleGateway:
         venv_bin = str(Path(sys.executable).parent)
         env = {
             "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+            # One state directory for the orchestrator and the roles it runs (the notify role's
+            # record of delivered notices lives beside the journal, whatever HOME is).
+            "SIMRS_STATE_DIR": str(settings.state_home()),
             "ANSIBLE_COLLECTIONS_PATH": str(REPO / ".collections"),
             "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
             # ansible-runner finds ansible-playbook on PATH: ours first.
