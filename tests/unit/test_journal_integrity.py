@@ -124,16 +124,26 @@ def test_journal_check_finds_the_damage_and_lists_the_copies(home):
     assert view["way_back"] == f"simrs journal restore --from {view['copies'][0]['path']}"
 
 
-def test_a_row_that_no_longer_decodes_is_found(home):
+@pytest.mark.parametrize(
+    ("bad", "found"),
+    [(b', "n": 42]', "does not decode"), (b', "n": 4\xff}', "Could not decode to UTF-8")],
+    ids=["not JSON", "not UTF-8"],
+)
+def test_a_row_that_no_longer_decodes_is_found(home, bad, found):
     data = home.read_bytes()
     row = b', "n": 42}'
     assert data.count(row) == 1
-    home.write_bytes(data.replace(row, b', "n": 42]'))  # the pages stay valid, the event does not
+    home.write_bytes(data.replace(row, bad))  # the pages stay valid, the event does not
+    before = _sha(home)
     res = CliRunner().invoke(cli.main, ["journal", "check"])
     assert res.exit_code == 1
-    assert "does not decode" in res.output
-    with pytest.raises(JournalDamagedError, match="does not decode"):
+    assert found in " ".join(res.output.split())
+    with pytest.raises(JournalDamagedError, match=found):
         Journal(home).events("INC-20261201-003")
+    res = CliRunner().invoke(cli.main, ["report", "INC-20261201-003"])
+    assert res.exit_code == 1
+    assert "simrs journal restore --from" in " ".join(res.output.split())
+    assert _sha(home) == before
 
 
 def test_without_a_copy_the_message_says_what_to_do(tmp_path, full):
@@ -309,3 +319,16 @@ def test_a_copy_that_cannot_be_made_does_not_stop_the_command(tmp_path, caplog):
     assert len(j.events("INC-20261201-001")) == 2
     assert "no daily copy of the journal" in caplog.text
     assert "simrs journal backup" in caplog.text
+
+
+def test_a_missing_journal_is_not_damage_and_can_be_restored(home):
+    copy = journal.copies(home)[0].path
+    home.unlink()
+    res = CliRunner().invoke(cli.main, ["journal", "check"])
+    assert res.exit_code == 0
+    assert "none yet" in res.output
+    assert journal.copies(home)[0].path == copy  # listed for the way back
+    res = CliRunner().invoke(cli.main, ["journal", "restore", "--from", copy.name, "--yes"])
+    assert res.exit_code == 0, res.output
+    assert journal.inspect(home).events == 300
+    assert not [p for p in home.parent.iterdir() if ".damaged-" in p.name]
