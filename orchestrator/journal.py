@@ -311,8 +311,9 @@ def resolve_copy(path: Path, name: str) -> Path:
 
 def restore(path: Path, source: Path, force: bool = False, now: float | None = None) -> Restored:
     """Go back to a good copy. The damaged file is never written: it (and its -wal/-shm) is set
-    aside under ``.damaged-<time>``, and the copy goes into place through a temp file in the same
-    folder (backup API, fsync, rename), so the journal's name never holds half a file."""
+    aside under ``.damaged-<time>`` (``.replaced-`` with force), and the copy goes into place
+    through a temp file in the same folder (backup API, fsync, rename), so the journal's name
+    never holds half a file."""
     chosen = inspect(source)
     if not chosen.sound:
         raise JournalError(
@@ -338,7 +339,8 @@ def restore(path: Path, source: Path, force: bool = False, now: float | None = N
     try:
         if not _consistent_copy(source, tmp).sound:
             raise JournalError(f"the copy of {source} failed its check; nothing was changed", exit_code=1)
-        suffix = f".damaged-{time.strftime('%Y%m%d-%H%M%S', time.localtime(stamp))}"
+        why = "replaced" if current.sound else "damaged"  # --force over a sound journal
+        suffix = f".{why}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(stamp))}"
         # The -wal/-shm go first and under the aside file's own names: an old WAL next to the
         # restored file would be replayed into it, and next to the aside file it stays readable.
         for extra in ("-wal", "-shm"):

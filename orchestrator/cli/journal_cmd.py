@@ -111,7 +111,11 @@ def journal_backup() -> None:
     help="The copy: a path, its file name in copies/, or its day (YYYYMMDD).",
 )
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--force", is_flag=True, help="Go back even though the journal is sound (loses newer events).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Go back even though the journal is sound (set aside as .replaced-<time>; newer events are lost).",
+)
 @handle_errors
 def journal_restore(source: str, yes: bool, force: bool) -> None:
     """Go back to a good copy. The damaged journal is renamed aside (.damaged-<time>, with its

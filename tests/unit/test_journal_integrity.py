@@ -221,9 +221,13 @@ def test_restore_refuses_and_changes_nothing(home, case):
 
 def test_restore_over_a_sound_journal_needs_force(home):
     copy = journal.copies(home)[0].path
+    Journal(home).append("INC-20261201-001", "note", {"after": "the copy"})
+    before = _sha(home)
     res = CliRunner().invoke(cli.main, ["journal", "restore", "--from", str(copy), "--yes", "--force"])
     assert res.exit_code == 0, res.output
-    assert journal.inspect(home).sound
+    assert journal.inspect(home).events == 300
+    (aside,) = [p for p in home.parent.iterdir() if ".replaced-" in p.name]
+    assert _sha(aside) == before
 
 
 # ---- the daily copy -------------------------------------------------------------------------------
