@@ -6,9 +6,11 @@ good copy and keeps the damaged file aside; the daily copy is taken once a day, 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -336,3 +338,21 @@ def test_a_missing_journal_is_not_damage_and_can_be_restored(home):
     assert res.exit_code == 0, res.output
     assert journal.inspect(home).events == 300
     assert not [p for p in home.parent.iterdir() if ".damaged-" in p.name]
+
+
+def test_a_raw_sqlite_error_that_escapes_still_gets_the_way_back_not_resume(home, capsys):
+    """The last line of defence (cli.base.handle_errors): damage read outside journal.py's helpers."""
+    _overwrite_middle(home)
+
+    @cli.base.handle_errors
+    def reads_around_the_journal() -> None:
+        with contextlib.closing(sqlite3.connect(home)) as db:
+            db.execute("SELECT count(*) FROM events WHERE data LIKE '%n%'").fetchall()
+
+    with pytest.raises(SystemExit) as caught:
+        reads_around_the_journal()
+    assert caught.value.code == 1
+    text = " ".join(capsys.readouterr().err.split())
+    assert f"the journal {home} is damaged (database disk image is malformed)" in text
+    assert "simrs journal restore --from" in text
+    assert "incident resume" not in text
