@@ -20,7 +20,7 @@ from orchestrator import interrupt, inventory, settings
 from orchestrator.ansible import AnsibleGateway, InventoryError
 from orchestrator.engine import UI, Engine
 from orchestrator.errors import SimrsError
-from orchestrator.journal import Journal
+from orchestrator.journal import Journal, JournalDamagedError, is_damage
 from orchestrator.lab import lab, podman
 
 # Not a terminal (a log, CI, a pipe): wide enough that host names and commands are never cut.
@@ -55,6 +55,10 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:  # the last line of defence: one clear line, the details on request
             if os.environ.get("SIMRS_DEBUG"):
                 raise
+            if is_damage(exc):  # the journal's helpers say this already; never "resume" on damage
+                damaged = JournalDamagedError(settings.journal_path(), str(exc))
+                err.print(f"[bold red]error:[/] {damaged}")
+                sys.exit(damaged.exit_code)
             err.print(f"[bold red]failed:[/] {type(exc).__name__}: {exc}")
             err.print(
                 "every finished step is in the journal; fix the cause and run "
