@@ -25,6 +25,9 @@ from orchestrator import interrupt, settings
 
 REPO = Path(__file__).resolve().parents[1]
 KEEP_RUNS = 200
+# Every run has a bound (a hung podman or SSH must never wait forever) and says it still runs.
+DEFAULT_TIMEOUT_S = 900
+HEARTBEAT_S = 15
 PLAYBOOKS = REPO / "playbooks"
 
 Progress = Callable[[str, str, str], None]  # (kind, host, text): cheap, never blocks
@@ -251,8 +254,11 @@ class AnsibleGateway:
         timeout: int | None = None,
         check: bool = False,
     ) -> RunHandle:
-        """Start a playbook in the background (for branches that run in parallel)."""
+        """Start a playbook in the background (for branches that run in parallel). ``timeout``:
+        its bound in seconds (default DEFAULT_TIMEOUT_S); the run is stopped there."""
         import ansible_runner  # noqa: PLC0415 (slow import, only when something runs)
+
+        timeout = timeout or DEFAULT_TIMEOUT_S
 
         path = PLAYBOOKS / f"{playbook}.yml"
         if not path.exists():
@@ -264,7 +270,7 @@ class AnsibleGateway:
         )
         collector = _Collector(playbook, progress)
         started = time.monotonic()
-        handle = RunHandle(playbook, collector, started, private, self)
+        handle = RunHandle(playbook, collector, started, private, self, timeout)
         collector.on_pid = handle.record_pid
         env = {**self._env(), "SIMRS_STOP_FILE": str(handle.stop_file)}
         callbacks = [c for c in env.get("ANSIBLE_CALLBACKS_ENABLED", "").split(",") if c]
@@ -322,9 +328,16 @@ class RunHandle:
     """One playbook run: wait for it, cancel it, or let it park at a task boundary on Ctrl-C."""
 
     def __init__(
-        self, playbook: str, collector: _Collector, started: float, private: Path, gateway: AnsibleGateway
+        self,
+        playbook: str,
+        collector: _Collector,
+        started: float,
+        private: Path,
+        gateway: AnsibleGateway,
+        timeout: int = DEFAULT_TIMEOUT_S,
     ) -> None:
         self.playbook = playbook
+        self.timeout = timeout
         self._collector = collector
         self._started = started
         self._private = private
@@ -400,7 +413,14 @@ class RunHandle:
         if self._thread is None:
             raise RuntimeError("wait() before the run was started")
         with interrupt.cooperating():  # Ctrl-C parks the run at its next task, then cancels it
-            self._thread.join()
+            while self._thread.is_alive():
+                self._thread.join(HEARTBEAT_S)
+                if self._thread.is_alive() and self._collector.progress is not None:
+                    took = time.monotonic() - self._started
+                    task = self._collector.last_task or "starting"
+                    self._collector.progress(
+                        "running", "", f"{self.playbook}: {task} ({took:.0f} s of at most {self.timeout} s)"
+                    )
         self._finished()
         if self._runner.status == "canceled" and not self._cancel and interrupt.requested():
             parked = self.parked_before

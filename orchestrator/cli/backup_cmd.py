@@ -26,6 +26,8 @@ def _tasks(kind: str, host: str, task: str) -> None:
         progress(f"[dim]  done: {escape(task)}[/]")
     elif kind == "runner_on_unreachable":
         progress(f"  [red]{escape(host)} unreachable[/] ({escape(task)})")
+    elif kind == "running":  # the gateway's heartbeat every 15 s
+        progress(f"[dim]  still running: {escape(task)}[/]")
 
 
 def _run(ctx: click.Context, playbook: str, extravars: dict, quiet: bool) -> PlayResult:

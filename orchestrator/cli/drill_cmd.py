@@ -30,6 +30,8 @@ def _phases(kind: str, host: str, task: str) -> None:
         progress(PHASE_WORDS[drill.PHASE_TASKS[task]])
     elif kind == "runner_on_unreachable":
         progress(f"  [red]{escape(host)} unreachable[/] ({escape(task)})")
+    elif kind == "running":  # the gateway's heartbeat every 15 s
+        progress(f"[dim]  still running: {escape(task)}[/]")
 
 
 @main.command("drill")

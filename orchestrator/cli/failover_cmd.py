@@ -28,7 +28,7 @@ def failover(ctx: click.Context, reason: str, dry_run: bool, yes: bool, as_json:
 
     Inside an open incident use `simrs incident failover-now` / `approve` instead: this command is
     for when a person has already decided that the main server is lost."""
-    engine = base.make_engine(ctx, RichUI(quiet=as_json))
+    engine = base.make_engine(ctx, RichUI())
     if dry_run:
         plan = engine.failover_plan()
         if as_json:

@@ -41,6 +41,8 @@ def _progress(kind: str, host: str, task: str) -> None:
         progress(MILESTONES[task])
     elif kind == "runner_on_unreachable":
         progress(f"  [yellow]{escape(host)} does not answer[/] ({escape(task)})")
+    elif kind == "running":  # the gateway's heartbeat every 15 s
+        progress(f"[dim]  still running: {escape(task)}[/]")
 
 
 @main.group("maintain")

@@ -170,3 +170,20 @@ def test_the_engine_waits_for_an_earlier_run_of_the_incident(tmp_path):
     gw.live_runs = lambda tag: [{"playbook": "failover_restore", "pid": 4242}]
     with pytest.raises(JournalError, match="a run still going: failover_restore"):
         engine.guard()
+
+
+def test_a_long_step_says_it_still_runs_and_every_run_has_a_bound(gateway, tmp_path, monkeypatch):
+    gw, books = gateway
+    (books / "steps.yml").write_text(PLAYBOOK.format(first=4, mark=tmp_path / "mark"))
+    monkeypatch.setattr(ansible, "HEARTBEAT_S", 1)
+    said: list[str] = []
+    res = gw.run("steps", progress=lambda kind, host, task: said.append(task) if kind == "running" else None)
+    assert res.ok
+    assert any("steps: First step, slow (" in line and "of at most 900 s)" in line for line in said), said
+    # No bound given: the default one stops a run that hangs.
+    monkeypatch.setattr(ansible, "DEFAULT_TIMEOUT_S", 3)
+    (books / "hangs.yml").write_text(PLAYBOOK.format(first=120, mark=tmp_path / "mark2"))
+    started = time.monotonic()
+    res = gw.run("hangs")
+    assert res.status == "timeout"
+    assert time.monotonic() - started < 60
