@@ -324,11 +324,14 @@ def failback_facts(result: PlayResult, h: Hospital) -> dict[str, Any]:
 
 
 def failover_extravars(step: str, inc: Incident) -> dict[str, Any]:
-    """What a failover step needs from the journal: the outage time for the RPO; a person's word
-    that the primary is off (for a primary whose driver cannot see its power)."""
+    """What a failover step needs from the journal: the earliest evidence of the outage for the
+    RPO (the report that opened the incident: the triage's failed probes and the confirmation come
+    after it), so the RPO is an upper bound as close to the loss as the journal can tell; a
+    person's word that the primary is off (for a primary whose driver cannot see its power)."""
     out: dict[str, Any] = {}
-    if step in ("restore", "all") and inc.outage_confirmed_at is not None:
-        out["restore_outage_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(inc.outage_confirmed_at))
+    evidence = inc.opened_at or inc.outage_confirmed_at
+    if step in ("restore", "all") and evidence:
+        out["restore_outage_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(evidence))
     if step in ("fence", "all") and inc.primary_confirmed_off:
         out["fence_operator_confirmed_off"] = True
     return out
