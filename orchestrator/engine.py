@@ -9,6 +9,7 @@ A crash or Ctrl-C between the two journal writes just means the action runs agai
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -704,7 +705,7 @@ class Engine:
                 refusal_is_a_fact=True,
             )
             for fact in takeover_facts(result):
-                self._fact(inc.id, "failover_step", fact)
+                self._fact(inc.id, "failover_step", self._name_the_other_owner(fact))
         elif action.kind == "failover_step":
             result = self._run(
                 f"failover_{action.event}",
@@ -712,7 +713,8 @@ class Engine:
                 timeout=FAILOVER_STEP_TIMEOUT_S,
                 refusal_is_a_fact=True,
             )
-            self._fact(inc.id, "failover_step", failover_step_facts(action.event, result))
+            fact = failover_step_facts(action.event, result)
+            self._fact(inc.id, "failover_step", self._name_the_other_owner(fact))
         elif action.kind == "notify":
             # The journal's time of the event, so a resumed run writes the very same notice.
             when = inc.outage_confirmed_at if action.event == "outage_paper_mode" else inc.verified_at
@@ -731,6 +733,41 @@ class Engine:
             self._fact(inc.id, "notice", notice_facts(result, action.event))
         else:
             raise ValueError(f"the engine cannot run action {action.kind!r}")
+
+    def _name_the_other_owner(self, fact: dict[str, Any]) -> dict[str, Any]:
+        """A takeover refused because another host answers for the service IP names that host, not
+        only its MAC, and says whether it serves (the main server came back: a person decides)."""
+        if fact.get("ok") or "answers for the service IP" not in str(fact.get("detail", "")):
+            return fact
+        h = self.hospital
+        try:
+            result = self.gateway.run(
+                "ip_guard",
+                limit=[x for x in (h.primary, h.standby, "localhost") if x],
+                extravars={"ip_guard_owner": h.primary, "ip_guard_look_only": True},
+                timeout=60,
+            )
+        except interrupt.Interrupted:
+            raise
+        except Exception:  # naming the host is a courtesy; the refusal stands without it
+            return fact
+        servers = guard_facts(result)["servers"]
+        detail = str(fact["detail"])
+        named = {}
+        for host, view in servers.items():
+            mac = str(view.get("mac") or "").lower()
+            if mac and mac in detail.lower():
+                detail = re.sub(re.escape(mac), f"{host} ({mac})", detail, flags=re.IGNORECASE)
+                named[host] = view
+        other = next((host for host in named if host != h.standby), None)
+        if other is None:
+            return {**fact, "detail": detail}
+        return {
+            **fact,
+            "detail": detail[:500],
+            "returned": other,
+            "returned_serving": bool(named[other].get("serving")),
+        }
 
     def _triage(self) -> PlayResult:
         """SOP 1 in one step: the clients' probes and the admin machine's own check run at once
@@ -930,8 +967,19 @@ class Engine:
 
     # -- operator facts (no lock: the driving process reads them on its next turn) --
 
-    def failover_now(self, incident_id: str, by: str, reason: str) -> Incident:
+    def failover_now(self, incident_id: str, by: str, reason: str, fence_again: bool = False) -> Incident:
         inc = self.incident(incident_id)
+        if fence_again:
+            if inc.phase != Phase.FAILOVER or "ip_takeover" in inc.failover_done:
+                raise JournalError(
+                    f"incident {incident_id} is in {inc.phase}"
+                    + (" and the standby holds the service IP" if "ip_takeover" in inc.failover_done else "")
+                    + ": --fence-again is for a failover stopped before the service IP moved"
+                )
+            if not reason.strip():
+                raise JournalError("say why the main server is fenced again: --reason TEXT")
+            self.journal.append(incident_id, "fence_again", {"by": by, "reason": reason}, ts=self.now())
+            return self.incident(incident_id)
         if inc.phase != Phase.SERVER_REPAIR:
             raise JournalError(
                 f"incident {incident_id} is in {inc.phase}, not in the repair window: "
@@ -940,6 +988,35 @@ class Engine:
         if not reason.strip():
             raise JournalError("say why the repair window ends early: --reason TEXT")
         self.journal.append(incident_id, "failover_now", {"by": by, "reason": reason}, ts=self.now())
+        return self.incident(incident_id)
+
+    def cancel_failover(self, incident_id: str, by: str, reason: str) -> Incident:
+        """The main server came back healthy before the service IP moved: the units go back to it
+        (verified from every PC on resume) and the standby returns to cold. Refused unless the main
+        server answers and serves now (read before anything is journaled)."""
+        inc = self.incident(incident_id)
+        if inc.phase not in (Phase.FAILOVER_PENDING, Phase.FAILOVER) or "ip_takeover" in inc.failover_done:
+            raise JournalError(
+                f"incident {incident_id} is in {inc.phase}"
+                + (" and the standby holds the service IP" if "ip_takeover" in inc.failover_done else "")
+                + ": only a failover that has not moved the service IP can be canceled "
+                "(after it, `simrs failback`)"
+            )
+        if not reason.strip():
+            raise JournalError("say why the failover is canceled: --reason TEXT (it goes into the report)")
+        refusal = JournalError(f"incident {incident_id} is being driven by another process: stop it first")
+        with self.journal.lock_or_refuse(incident_id, "canceling the failover", refusal):
+            check = server_check_facts(self._run("server_check"), self.hospital.primary)
+            if not check.get("reachable") or check.get("problems"):
+                raise JournalError(
+                    f"the main server {self.hospital.primary} is not healthy now "
+                    f"({', '.join(check.get('problems') or ['unreachable'])}): the failover is not "
+                    f"canceled; fence it again instead: `simrs incident failover-now {incident_id} "
+                    "--fence-again --reason TEXT`"
+                )
+            self.journal.append(
+                incident_id, "failover_canceled", {"by": by, "reason": reason, "server": check}, ts=self.now()
+            )
         return self.incident(incident_id)
 
     def approve(self, incident_id: str, by: str) -> Incident:

@@ -196,6 +196,7 @@ class Incident:
     standby_cold_tried: bool = False
     primary_confirmed_off: str | None = None  # who confirmed by hand that the primary is off
     failed_back: bool = False  # the SIMRS moved back to the primary after the failover
+    failover_canceled: dict[str, Any] | None = None  # {by, reason}: the primary came back healthy
     reason: str = ""  # why it is where it is, for people
     closed_cause: str = ""
 
@@ -408,11 +409,39 @@ def apply(inc: Incident, kind: str, data: dict[str, Any], ts: float) -> Incident
             inc,
             pending_action=None,
             failover_facts=facts,
-            failover_blocked={"step": step, "detail": data.get("detail", "")},
+            failover_blocked={
+                "step": step,
+                "detail": data.get("detail", ""),
+                **{k: data[k] for k in ("returned", "returned_serving") if data.get(k)},
+            },
             reason=f"failover stopped at {step}: {data.get('detail', '')}",
         )
     if kind == "retry":
         return replace(inc, failover_blocked=None)
+    if kind == "fence_again":
+        # A person chose to fence the main server again (it came back during the failover).
+        done = tuple(s for s in inc.failover_done if s != "fence")
+        return replace(
+            inc,
+            failover_done=done,
+            failover_blocked=None,
+            reason=f"{data.get('by', '?')} fences the main server again: {data.get('reason', '')}",
+        )
+    if kind == "failover_canceled":
+        # The main server came back healthy before the service IP moved: back to it, the standby
+        # returns to cold (the verify and the standby_cold of a repair that worked).
+        return replace(
+            inc,
+            phase=Phase.SERVER_REPAIR,
+            failover_canceled=data,
+            failover_blocked=None,
+            pending_action=None,
+            server_repaired=True,
+            verified_after_repair=False,
+            failover_now=None,
+            reason=f"failover canceled by {data.get('by', '?')}: {data.get('reason', '')}; "
+            "verifying the main server from every PC",
+        )
     if kind == "primary_confirmed_off":
         return replace(inc, primary_confirmed_off=data.get("by", "?"))
     if kind == "failback":
@@ -528,7 +557,9 @@ def _failover_step(inc: Incident) -> Action:
         step = inc.failover_blocked["step"]
         return Action(
             "operator",
-            reason=f"failover stopped at {step}: {inc.failover_blocked.get('detail', '')}; "
+            reason=returned_primary_words(inc)
+            if inc.failover_blocked.get("returned")
+            else f"failover stopped at {step}: {inc.failover_blocked.get('detail', '')}; "
             "fix the cause, then `simrs incident resume`",
         )
     if not inc.failover_done and inc.standby.get("state") == "ready":
@@ -547,6 +578,20 @@ def _failover_step(inc: Incident) -> Action:
             "notify", event="restored_on_standby", reason="tell the units the SIMRS is normal again (standby)"
         )
     return Action("on_standby", reason="the SIMRS runs on the standby server, verified from every PC")
+
+
+def returned_primary_words(inc: Incident) -> str:
+    """The choice a person must make when the main server answers for the service IP again."""
+    blocked = inc.failover_blocked or {}
+    host = blocked.get("returned") or "the main server"
+    serving = " and serves the SIMRS" if blocked.get("returned_serving") else " (its SIMRS does not serve)"
+    return (
+        f"failover stopped at {blocked.get('step')}: {host} answers for the service IP again{serving}. "
+        f"A person decides: the main server is healthy -> `simrs incident cancel-failover {inc.id} "
+        f"--reason TEXT` (the units go back to it, the standby returns to cold); or it must not "
+        f"serve -> `simrs incident failover-now {inc.id} --fence-again --reason TEXT` (fence it again, "
+        "then take over)"
+    )
 
 
 FAILOVER_REASONS = {
@@ -571,7 +616,9 @@ def _server_repair_step(inc: Incident, now: float) -> Action:  # noqa: PLR0911
     if inc.server_repaired and inc.verified_after_repair:
         if "restored" not in inc.notices:
             return Action("notify", event="restored", reason="tell the units the SIMRS is normal again")
-        if inc.standby and not inc.standby_cold_tried:
+        if (inc.standby or set(inc.failover_done) & {"power_on", "restore", "start"}) and not (
+            inc.standby_cold_tried
+        ):
             return Action(
                 "standby_cold", reason="the main server is back: return the pre-staged standby to cold"
             )

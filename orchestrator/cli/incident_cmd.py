@@ -301,16 +301,38 @@ def incident_status(ctx: click.Context, incident_id: str | None, as_json: bool) 
 
 @incident_group.command("failover-now")
 @click.argument("incident_id", required=False)
-@click.option("--reason", required=True, help="Why the repair window ends early (goes into the report).")
+@click.option("--reason", required=True, help="Why (goes into the report).")
+@click.option(
+    "--fence-again",
+    is_flag=True,
+    help="The main server came back during the failover and must not serve: fence it again, then take over.",
+)
 @click.pass_context
 @handle_errors
-def incident_failover_now(ctx: click.Context, incident_id: str | None, reason: str) -> None:
-    """End the repair window early: the incident goes to FAILOVER_PENDING."""
+def incident_failover_now(
+    ctx: click.Context, incident_id: str | None, reason: str, fence_again: bool
+) -> None:
+    """End the repair window early (the incident goes to FAILOVER_PENDING); with --fence-again, in a
+    failover stopped because the main server answers again: fence it again and go on."""
     engine = base.make_engine(ctx)
-    inc = engine.failover_now(_pick(engine, incident_id), settings.operator(), reason)
+    inc = engine.failover_now(_pick(engine, incident_id), settings.operator(), reason, fence_again)
+    what = "the main server is fenced again" if fence_again else "repair window ended early"
+    progress(f"{inc.id}: {what} ({settings.operator()}); run `simrs incident resume {inc.id}`")
+
+
+@incident_group.command("cancel-failover")
+@click.argument("incident_id", required=False)
+@click.option("--reason", required=True, help="Why (goes into the report), e.g. the main server is back.")
+@click.pass_context
+@handle_errors
+def incident_cancel_failover(ctx: click.Context, incident_id: str | None, reason: str) -> None:
+    """The main server came back healthy before the service IP moved: stay on it. Checked first
+    (refused unless it answers and serves); on resume every PC verifies it and the standby returns
+    to cold."""
+    engine = base.make_engine(ctx)
+    inc = engine.cancel_failover(_pick(engine, incident_id), settings.operator(), reason)
     progress(
-        f"{inc.id}: repair window ended early by {settings.operator()}; the driving run moves on, "
-        f"or run `simrs incident resume {inc.id}`"
+        f"{inc.id}: failover canceled; run `simrs incident resume {inc.id}` to verify and cool the standby"
     )
 
 
