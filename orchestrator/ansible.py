@@ -197,10 +197,19 @@ class AnsibleGateway:
         if not self.inventory_path.exists():
             raise InventoryError(f"inventory {inventory} does not exist: pass -i PATH or set SIMRS_INVENTORY")
 
+    @property
+    def config(self) -> Path:
+        """The ansible.cfg in force: the hospital's own beside its inventory (its vault password
+        file, SSH and become settings), else the project's. The collection and its roles are found
+        either way (the paths below are environment variables, which win over any ansible.cfg)."""
+        folder = self.inventory_path if self.inventory_path.is_dir() else self.inventory_path.parent
+        own = folder / "ansible.cfg"
+        return own if own.is_file() else REPO / "ansible.cfg"
+
     def _env(self) -> dict[str, str]:
         venv_bin = str(Path(sys.executable).parent)
         env = {
-            "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+            "ANSIBLE_CONFIG": str(self.config),
             # One state directory for the orchestrator and the roles it runs (the notify role's
             # record of delivered notices lives beside the journal, whatever HOME is).
             "SIMRS_STATE_DIR": str(settings.state_home()),
@@ -320,7 +329,20 @@ class AnsibleGateway:
             **({"vault_password_file": str(self.vault_password_file)} if self.vault_password_file else {}),
         )
         if not isinstance(out, dict) or not out:
-            raise InventoryError(f"cannot read inventory {self.inventory_path}: {_short(err or out, 500)}")
+            said = _short(err or out, 500)
+            if "vault" in said.lower() and ("no vault secrets" in said or "decrypt" in said.lower()):
+                given = self.vault_password_file is not None
+                raise InventoryError(
+                    f"inventory {self.inventory_path} holds vault-encrypted secrets and "
+                    + (
+                        f"the vault password in {self.vault_password_file} does not open them"
+                        if given
+                        else "no vault password was given"
+                    )
+                    + ": pass --vault-password-file FILE (or set SIMRS_VAULT_PASSWORD_FILE), "
+                    "or --ask-vault-pass"
+                )
+            raise InventoryError(f"cannot read inventory {self.inventory_path}: {said}")
         return out
 
 

@@ -131,11 +131,28 @@ def validate(schedule: Mapping[str, str], analyze: Callable[[str], str | None] |
 # ---- systemd ---------------------------------------------------------------------------------
 
 
-def command(simrs: Path, inventory: Path, entry: Job) -> str:
-    return " ".join((str(simrs), "-i", str(inventory), *entry.args))
+def command(simrs: Path, inventory: Path, entry: Job, vault: str | None = None) -> str:
+    """The job's command line; ``vault`` names the file with the vault password (never the password)."""
+    opts = ("--vault-password-file", vault) if vault else ()
+    return " ".join((str(simrs), "-i", str(inventory), *opts, *entry.args))
 
 
-def render_service(entry: Job, simrs: Path, inventory: Path) -> str:
+def check_vault_file(vault: Path) -> None:
+    """The vault password a job reads must be root's alone (0600 or 0400, owned by root)."""
+    check_paths(vault, vault)
+    info = vault.stat()
+    if info.st_mode & 0o077 or info.st_uid != 0:
+        raise SimrsError(
+            f"the vault password file {vault} can be read by others (mode {info.st_mode & 0o777:o}, "
+            f"owner uid {info.st_uid}): scheduled jobs only use a root-only file "
+            f"(`chown root:root {vault} && chmod 0600 {vault}`)"
+        )
+
+
+def render_service(entry: Job, simrs: Path, inventory: Path, vault: Path | None = None) -> str:
+    # systemd hands the vault password to the job as a credential (LoadCredential=): a copy only
+    # the job can read, under %d, never in its environment or on its command line.
+    credential = f"LoadCredential=vault:{vault}\n" if vault else ""
     return f"""{MARKER}
 [Unit]
 Description=SIMRS: {entry.description}
@@ -145,7 +162,7 @@ After=network-online.target
 [Service]
 Type=oneshot
 Environment=SIMRS_OPERATOR={OPERATOR}
-ExecStart={command(simrs, inventory, entry)}
+{credential}ExecStart={command(simrs, inventory, entry, "%d/vault" if vault else None)}
 TimeoutStartSec={entry.timeout}
 """
 
@@ -167,13 +184,17 @@ WantedBy=timers.target
 """
 
 
-def render_systemd(schedule: Mapping[str, str], simrs: Path, inventory: Path) -> dict[str, str]:
+def render_systemd(
+    schedule: Mapping[str, str], simrs: Path, inventory: Path, vault: Path | None = None
+) -> dict[str, str]:
     """{file name: content}: a .service and a .timer per scheduled job."""
     check_paths(simrs, inventory)
+    if vault is not None:
+        check_vault_file(vault)
     files = {}
     for key, calendar in schedule.items():
         entry = job(key)
-        files[f"{entry.unit}.service"] = render_service(entry, simrs, inventory)
+        files[f"{entry.unit}.service"] = render_service(entry, simrs, inventory, vault)
         files[f"{entry.unit}.timer"] = render_timer(entry, calendar)
     return files
 
@@ -250,10 +271,14 @@ def to_cron(key: str, expr: str) -> tuple[str, int | None]:
     return f"{minute_field} {hour_field} {day_field} * {dow_field}", guard
 
 
-def render_cron(schedule: Mapping[str, str], simrs: Path, inventory: Path) -> dict[str, str]:
+def render_cron(
+    schedule: Mapping[str, str], simrs: Path, inventory: Path, vault: Path | None = None
+) -> dict[str, str]:
     """{file name: content}: one /etc/cron.d file. flock keeps a slow run from overlapping the
-    next; the output goes to syslog under the job's name."""
+    next; the output goes to syslog under the job's name. ``vault``: a root-only password file."""
     check_paths(simrs, inventory)
+    if vault is not None:
+        check_vault_file(vault)
     lines = [
         MARKER,
         "# Times are this machine's local time. cron has no catch-up: a run missed while the",
@@ -266,7 +291,7 @@ def render_cron(schedule: Mapping[str, str], simrs: Path, inventory: Path) -> di
         fields, weekday = to_cron(key, calendar)
         run = (
             f"SIMRS_OPERATOR={OPERATOR} flock -n /run/lock/{entry.unit}.lock "
-            f"{command(simrs, inventory, entry)} 2>&1 | logger -t {entry.unit}"
+            f"{command(simrs, inventory, entry, str(vault) if vault else None)} 2>&1 | logger -t {entry.unit}"
         )
         if weekday is not None:
             # cron would run on every day of the range OR every such weekday; systemd on both.

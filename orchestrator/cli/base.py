@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -81,10 +83,24 @@ def progress(msg: str) -> None:
     envvar="SIMRS_INVENTORY",
     help="The hospital's inventory (default: $SIMRS_INVENTORY, else the built-in lab).",
 )
+@click.option(
+    "--vault-password-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar="SIMRS_VAULT_PASSWORD_FILE",
+    help="The file holding the Ansible Vault password of the inventory's secrets "
+    "(default: $SIMRS_VAULT_PASSWORD_FILE, else the inventory's own ansible.cfg).",
+)
+@click.option("--ask-vault-pass", is_flag=True, help="Ask for the Ansible Vault password.")
 @click.pass_context
-def main(ctx: click.Context, inventory: Path | None) -> None:
+def main(
+    ctx: click.Context, inventory: Path | None, vault_password_file: Path | None, ask_vault_pass: bool
+) -> None:
     """simrs: the hospital's SIMRS downtime SOP, automated (Ansible does the remote work)."""
-    ctx.obj = {"inventory": inventory}
+    ctx.obj = {
+        "inventory": inventory,
+        "vault_password_file": vault_password_file,
+        "ask_vault_pass": ask_vault_pass,
+    }
     interrupt.install()  # Ctrl-C / SIGTERM: a clean stop at the next step, a second one forces
 
 
@@ -98,7 +114,27 @@ def default_inventory() -> Path:
 def make_gateway(ctx: click.Context) -> AnsibleGateway:
     """The gateway for the chosen inventory (unit tests replace this with a fake)."""
     inventory = ctx.obj.get("inventory") or default_inventory()
-    return AnsibleGateway(inventory, settings.runs_dir(), envvars=podman.extra_env())
+    return AnsibleGateway(
+        inventory, settings.runs_dir(), envvars=podman.extra_env(), vault_password_file=vault_password(ctx)
+    )
+
+
+def vault_password(ctx: click.Context) -> Path | None:
+    """The vault password file: --vault-password-file / SIMRS_VAULT_PASSWORD_FILE, or what
+    --ask-vault-pass was told, kept in a 0600 file of a 0700 folder only while the command runs
+    (never in an environment variable or on a command line)."""
+    given = ctx.obj.get("vault_password_file")
+    if given is not None or not ctx.obj.get("ask_vault_pass"):
+        return given
+    if ctx.obj.get("_asked") is None:
+        secret = click.prompt("Vault password", hide_input=True, err=True)
+        folder = Path(tempfile.mkdtemp(prefix="simrs-vault-"))
+        path = folder / "password"
+        path.touch(mode=0o600)
+        path.write_text(secret + "\n")
+        ctx.obj["_asked"] = path
+        ctx.call_on_close(lambda: shutil.rmtree(folder, ignore_errors=True))
+    return ctx.obj["_asked"]
 
 
 def load_site(gateway: AnsibleGateway) -> inventory.Site:

@@ -112,11 +112,18 @@ def schedule_install(
     inventory, settings = inventory_settings(ctx)
     times = schedule.resolve(settings)
     simrs = simrs_executable(simrs_path)
+    if ctx.obj.get("ask_vault_pass"):
+        raise SimrsError(
+            "scheduled jobs cannot be asked for the vault password: give a root-only file with "
+            "--vault-password-file FILE (it reaches the jobs as a systemd credential, or by its path in cron)"
+        )
+    vault = ctx.obj.get("vault_password_file")
+    vault = Path(vault).absolute() if vault else None
     if kind == "systemd":
         schedule.validate(times, _analyzer())
-        files = schedule.render_systemd(times, simrs, inventory)
+        files = schedule.render_systemd(times, simrs, inventory, vault)
     else:
-        files = schedule.render_cron(times, simrs, inventory)
+        files = schedule.render_cron(times, simrs, inventory, vault)
     change = schedule.plan(files, schedule.installed(folder))
     manage = manages_systemd(kind, folder)
     if dry_run:
