@@ -9,9 +9,11 @@ failed results with an explanation, never exceptions the caller must guess at.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -237,6 +239,12 @@ class AnsibleGateway:
     def live_dir(self) -> Path:
         return self.runs_dir / "live"
 
+    def end_run(self, entry: dict[str, Any]) -> None:
+        """End what is left of a run from the registry (its process group), and forget it."""
+        pid = int(entry.get("pid", 0))
+        end_group(pid, entry.get("pid_start"))
+        (self.live_dir / f"{pid}.json").unlink(missing_ok=True)
+
     def live_runs(self, tag: str) -> list[dict[str, Any]]:
         """The runs made for ``tag`` (an incident id) whose ansible-playbook is still alive."""
         alive = []
@@ -247,7 +255,7 @@ class AnsibleGateway:
                 continue
             if entry.get("tag") != tag:
                 continue
-            if process_start(int(entry.get("pid", 0))) == entry.get("pid_start"):
+            if group_members(int(entry.get("pid", 0)), entry.get("pid_start")):
                 alive.append(entry)
             else:
                 path.unlink(missing_ok=True)  # it ended (or its pid was reused): not a run any more
@@ -497,6 +505,36 @@ def process_start(pid: int) -> int | None:
         return None
     fields = stat.rsplit(")", 1)[-1].split()
     return int(fields[19]) if len(fields) > 19 and fields[0] != "Z" else None
+
+
+def group_members(pgid: int, since: int | None) -> list[int]:
+    """The processes of a run's process group (ansible-playbook leads its own group: its workers
+    and their podman/ssh children finish the task in flight after it died) that started no earlier
+    than the run itself (``since``: its start time), so that a reused number is never mistaken."""
+    if pgid <= 1 or since is None:
+        return []
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[-1].split()
+        except OSError:
+            continue
+        if len(fields) > 19 and fields[0] != "Z" and int(fields[2]) == pgid and int(fields[19]) >= since:
+            members.append(int(stat.parent.name))
+    return members
+
+
+def end_group(pgid: int, since: int | None, grace: float = 10.0) -> None:
+    """End what is left of a run: SIGTERM to its processes, SIGKILL after ``grace`` seconds."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in group_members(pgid, since):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + grace
+        while group_members(pgid, since) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if not group_members(pgid, since):
+            return
 
 
 def parse_inventory(raw: dict[str, Any]) -> dict[str, Any]:

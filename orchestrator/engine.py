@@ -25,7 +25,9 @@ from orchestrator.procedure import Action, Incident, Phase
 WAIT_SLICE_S = 1.0
 # Actions that use the standby: they wait while a DR drill has it.
 STANDBY_ACTIONS = ("failover_step", "failover_takeover", "standby_cold")
-FAILOVER_STEP_TIMEOUT_S = 1800  # a restore of a large database is the longest step
+FAILOVER_STEP_TIMEOUT_S = 1800
+# How long a resume waits for what is left of a killed orchestrator's run before it ends it.
+ORPHAN_WAIT_S = 180  # a restore of a large database is the longest step
 
 
 class ConfigError(JournalError):
@@ -493,19 +495,23 @@ class Engine:
         return live(incident_id) if live is not None else []
 
     def _wait_for_earlier_runs(self, incident_id: str) -> None:
-        """An earlier run of this incident still alive (its orchestrator was killed, its
-        ansible-playbook was not): wait for it to end, bounded, saying so every 15 s."""
-        deadline = time.monotonic() + FAILOVER_STEP_TIMEOUT_S
+        """An earlier run of this incident still alive (its orchestrator was killed): wait for it
+        to end, saying so every 15 s. It ends by itself (the boundary callback ends a run whose
+        orchestrator died; its workers finish the task in flight); what is still there after
+        ORPHAN_WAIT_S is ended (its step runs again now: every step is safe to repeat)."""
+        deadline = time.monotonic() + ORPHAN_WAIT_S
         said = 0.0
         while runs := self.earlier_runs(incident_id):
             names = ", ".join(f"{r['playbook']} (pid {r['pid']}, since {r.get('since', '?')})" for r in runs)
             if time.monotonic() > deadline:
-                raise JournalError(
-                    f"incident {incident_id}: an earlier run is still going after "
-                    f"{FAILOVER_STEP_TIMEOUT_S // 60} min: {names}; stop it (kill PID) or let it end, "
-                    f"then `simrs incident resume {incident_id}`",
-                    exit_code=1,
+                end = getattr(self.gateway, "end_run", None)
+                for run in runs:
+                    if end is not None:
+                        end(run)
+                self.journal.append(
+                    incident_id, "ended_earlier_run", {"runs": runs, "after_s": ORPHAN_WAIT_S}, ts=self.now()
                 )
+                continue
             if time.monotonic() - said >= 15:
                 reason = f"an earlier run of this incident is still going: {names}; waiting for it to end"
                 self.ui.step(self.incident(incident_id), procedure.Action("wait", reason=reason))

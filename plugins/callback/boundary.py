@@ -4,7 +4,9 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import time
 
 from ansible.plugins.callback import CallbackBase
@@ -19,6 +21,9 @@ description:
     start into C(SIMRS_STOP_FILE.parked) and waits there, so that no worker has started that task
     when the orchestrator cancels the run. Without the variable, or without the file, it does
     nothing.
+  - When the orchestrator that started the run dies (SIGKILL), the run ends too (SIGTERM from the
+    kernel, PR_SET_PDEATHSIG), since nobody would read its results and a run left behind without
+    its terminal hangs. Whoever drives the incident next waits for what is left of it.
   - The orchestrator (C(simrs)) enables it for its own runs; it is not meant for other use.
 requirements:
   - the orchestrator's gateway, which creates the stop file and cancels the parked run
@@ -27,6 +32,17 @@ requirements:
 # How long a parked playbook waits for the orchestrator to end it; then it goes on (a stop file
 # left behind by a dead orchestrator must not hang a run forever).
 PARK_LIMIT_SECONDS = 120
+
+
+def _end_with_the_orchestrator():
+    """SIGTERM to this ansible-playbook when the process that started it dies (Linux)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # it died before the setting took hold
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 class CallbackModule(CallbackBase):
@@ -38,6 +54,8 @@ class CallbackModule(CallbackBase):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._stop_file = os.environ.get("SIMRS_STOP_FILE", "")
+        if self._stop_file:
+            _end_with_the_orchestrator()
 
     def _boundary(self, what):
         if not self._stop_file or not os.path.exists(self._stop_file):

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator import procedure
-from orchestrator.ansible import AnsibleGateway, PlayResult
+from orchestrator.ansible import AnsibleGateway, PlayResult, process_start
 from orchestrator.journal import Journal
 from orchestrator.lab import lab as lab_mod
 from orchestrator.lab import podman
@@ -257,7 +257,7 @@ def watch_the_orphan(journal: Journal, incident: str, killed: float) -> dict:
     orphan: dict = {"pid": pid, "killed": killed, "dead": killed}
 
     def watch() -> None:
-        while pid is not None and Path(f"/proc/{pid}").exists():
+        while pid is not None and process_start(pid) is not None:  # a zombie counts as ended
             time.sleep(0.05)
         orphan["dead"] = time.time()
 

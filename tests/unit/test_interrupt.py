@@ -5,6 +5,7 @@ its orchestrator is seen alive by whoever drives the incident next."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator import ansible, interrupt
+from orchestrator import engine as engine_mod
 from orchestrator.ansible import AnsibleGateway, process_start
 from orchestrator.journal import JournalError
 from orchestrator.procedure import Phase
@@ -121,7 +123,7 @@ def test_without_a_signal_the_run_goes_through_and_is_journaled_by_pid(gateway, 
 
 def test_a_run_that_outlived_its_orchestrator_is_seen_alive_until_it_ends(gateway):
     gw, _ = gateway
-    orphan = subprocess.Popen(["sleep", "30"])
+    orphan = subprocess.Popen(["sleep", "30"], start_new_session=True)  # its own group, as a run has
     try:
         gw.live_dir.mkdir(parents=True)
         entry = (
@@ -156,6 +158,34 @@ def test_the_engine_journals_where_it_stopped_and_resume_goes_on(tmp_path):
     interrupt.reset()
     inc = engine.drive(incident_id)
     assert inc.phase in (Phase.SERVER_REPAIR, Phase.FAILOVER_PENDING)
+
+
+def test_what_is_left_of_a_run_is_ended_after_the_wait_and_said(tmp_path, monkeypatch):
+    monkeypatch.setattr(engine_mod, "ORPHAN_WAIT_S", 0)
+    engine, gw, _ = make(tmp_path, outage_script())
+    stuck = {"playbook": "failover_verify", "pid": 4242, "since": "03:00:00"}
+    ended: list[dict] = []
+    gw.live_runs = lambda tag: [] if ended else [stuck]
+    gw.end_run = ended.append
+    incident_id = engine.open("kasir-01")
+    engine.drive(incident_id)
+    assert ended == [stuck]
+    kinds = [e.kind for e in engine.journal.events(incident_id)]
+    assert kinds.index("ended_earlier_run") < kinds.index("action_started")
+
+
+def test_the_gateway_ends_a_left_run_group_and_all(gateway):
+    gw, _ = gateway
+    leader = subprocess.Popen(["sh", "-c", "sleep 60 & sleep 60"], start_new_session=True)
+    entry = {"playbook": "x", "pid": leader.pid, "pid_start": process_start(leader.pid), "tag": "INC-9"}
+    gw.live_dir.mkdir(parents=True)
+    (gw.live_dir / f"{leader.pid}.json").write_text(json.dumps(entry))
+    time.sleep(0.3)
+    assert gw.live_runs("INC-9")
+    gw.end_run(entry)
+    leader.wait(timeout=20)
+    assert gw.live_runs("INC-9") == []
+    assert ansible.group_members(leader.pid, entry["pid_start"]) == []  # the child sleep too
 
 
 def test_the_engine_waits_for_an_earlier_run_of_the_incident(tmp_path):
