@@ -234,7 +234,7 @@ def test_killed_at_every_failover_step_and_a_dead_standby_still_end_verified(hom
     assert status()["service_ip_owners"] == ["simrs-standby"]
     assert set(served_by().values()) == {"simrs-standby"}
     # Never two runs of a step at once: after each kill, the next step began only once the killed
-    # run's ansible-playbook had ended (the resume waited for it, and journaled that it did).
+    # run's ansible-playbook had ended.
     events = journal.events(incident)
     for orphan in orphans:
         orphan["thread"].join(timeout=900)
@@ -243,7 +243,8 @@ def test_killed_at_every_failover_step_and_a_dead_standby_still_end_verified(hom
         nxt = [e for e in events if e.kind == "action_started" and e.ts > orphan["killed"]]
         assert nxt, orphan
         assert nxt[0].ts >= orphan["dead"] - 0.5, (orphan, nxt[0])
-    assert any(e.kind == "waited_for_earlier_run" for e in events)
+    # (A killed orchestrator's ansible-playbook ends with it (PR_SET_PDEATHSIG), so the resume
+    # usually finds nothing left to wait for; when it does, it journals waited_for_earlier_run.)
 
 
 def watch_the_orphan(journal: Journal, incident: str, killed: float) -> dict:
