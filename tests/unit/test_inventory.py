@@ -130,3 +130,19 @@ def test_every_command_refuses_a_bad_inventory_before_anything_runs(bad, tmp_pat
     assert bad.calls == []  # no playbook ran
     journal = tmp_path / "simrs" / "journal.sqlite"
     assert not journal.exists() or Journal(journal).incidents() == []
+
+
+@pytest.mark.parametrize("clients", [3, 20])
+def test_the_lab_inventory_lab_up_writes_passes(clients, tmp_path):
+    """`simrs lab up --clients N` writes its own inventory (hosts.yml beside the lab's group_vars):
+    it must pass the same check, read by the real ansible-inventory."""
+    import shutil  # noqa: PLC0415
+
+    from orchestrator.lab import topology  # noqa: PLC0415
+    from orchestrator.lab.lab import LabSpec  # noqa: PLC0415
+
+    target = tmp_path / "inventory"
+    shutil.copytree(REPO / "inventory" / "lab" / "group_vars", target / "group_vars")
+    (target / "hosts.yml").write_text(topology.render_inventory(LabSpec(clients=clients)))
+    site = load(AnsibleGateway(target, tmp_path / "runs").inventory())
+    assert len(site.hospital.clients) == clients
