@@ -50,6 +50,7 @@ class Hospital:
     notify_lang: str = "id"
     info: dict[str, Any] = field(default_factory=dict)  # simrs_hospital: name, address, head of unit
     prestage: bool = True  # simrs_prestage: ready the standby during the repair window
+    units: dict[str, str] = field(default_factory=dict)  # client PC -> its unit (simrs_unit)
 
     @classmethod
     def from_inventory(cls, raw: dict[str, Any]) -> Hospital:
@@ -75,6 +76,7 @@ class Hospital:
                 "head_of_unit": info.get("head_of_unit", ""),
             },
             prestage and standby[0] is not None,
+            {pc: str(hostvars.get(pc, {}).get("simrs_unit") or pc) for pc in groups["simrs_clients"]},
         )
 
 

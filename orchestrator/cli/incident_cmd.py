@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
 from pathlib import Path
 
 import click
+from rich.table import Table
 
-from orchestrator import procedure, report, settings
+from orchestrator import ledger, procedure, report, settings
 from orchestrator.cli import base
 from orchestrator.cli.base import err, handle_errors, main, out, progress
 from orchestrator.engine import Engine
+from orchestrator.errors import SimrsError
 from orchestrator.journal import JournalError
 from orchestrator.procedure import Action, Incident
 
@@ -294,9 +297,90 @@ def incident_approve(ctx: click.Context, incident_id: str | None, as_json: bool)
 @click.pass_context
 @handle_errors
 def incident_status(ctx: click.Context, incident_id: str | None, as_json: bool) -> None:
-    """Where an incident stands (default: the active one, else the latest)."""
+    """Where an incident stands (default: the active one, else the latest), with the units whose
+    paper records are not typed in yet."""
     engine = base.make_engine(ctx)
-    render_incident(engine.incident(_pick(engine, incident_id)), as_json)
+    chosen = _pick(engine, incident_id)
+    inc = engine.incident(chosen)
+    rows = ledger.ledger(inc, engine.journal.events(chosen), engine.hospital.units)
+    still = [r.unit for r in rows if r.open]
+    if as_json:
+        view = {**incident_view(inc, time.time()), "backfill_open": still}
+        click.echo(json.dumps(view, indent=2, default=str))
+        return
+    render_incident(inc, as_json)
+    if still:
+        out.print(
+            f"[yellow]paper records not yet typed in[/]: {', '.join(still)} "
+            f"(`simrs incident backfill {chosen}`)"
+        )
+
+
+@incident_group.command("backfill")
+@click.argument("incident_id", required=False)
+@click.option("--unit", help="The unit (simrs_unit) that finished typing in its paper records.")
+@click.option("--done", is_flag=True, help="Record that --unit finished (with --by and --count).")
+@click.option("--by", "by", help="Who entered them (default: you).")
+@click.option("--count", type=int, help="How many paper records were entered.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handle_errors
+def incident_backfill(
+    ctx: click.Context,
+    incident_id: str | None,
+    unit: str | None,
+    done: bool,
+    by: str | None,
+    count: int | None,
+    as_json: bool,
+) -> None:
+    """The paper-mode ledger: per unit, when it worked on paper and which time range of records it
+    must type into the SIMRS; with --unit U --done, record that it finished (who, how many)."""
+    engine = base.make_engine(ctx)
+    chosen = _pick(engine, incident_id)
+    inc = engine.incident(chosen)
+    units = engine.hospital.units
+    rows = ledger.ledger(inc, engine.journal.events(chosen), units)
+    if done or unit:
+        if not (done and unit):
+            raise SimrsError("record a finished backfill with both --unit UNIT and --done")
+        ledger.check_done(rows, unit, set(units.values()), count)
+        engine.journal.append(
+            chosen, "backfill_done", {"unit": unit, "by": by or settings.operator(), "count": count}
+        )
+        rows = ledger.ledger(inc, engine.journal.events(chosen), units)
+    if as_json:
+        click.echo(json.dumps({"incident": chosen, "units": [dataclasses.asdict(r) for r in rows]}, indent=2))
+        return
+    render_ledger(chosen, rows)
+
+
+def _clock(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else "-"
+
+
+def render_ledger(incident_id: str, rows: list[ledger.UnitBackfill]) -> None:
+    if not rows:
+        out.print(f"{incident_id}: no unit was sent to paper")
+        return
+    table = Table(title=f"{incident_id}: paper records to type into the SIMRS", title_justify="left")
+    for column in ("unit", "on paper", "records from", "records to", "entered"):
+        table.add_column(column)
+    for r in rows:
+        entered = (
+            f"[green]done[/] by {r.done.get('by')}"
+            + (f", {r.done['count']} records" if r.done.get("count") is not None else "")
+            if r.done
+            else "[yellow]OPEN[/]"
+        )
+        table.add_row(
+            r.unit,
+            f"{_clock(r.paper_from)} - {_clock(r.paper_to)}",
+            _clock(r.range_from),
+            _clock(r.range_to),
+            entered,
+        )
+    out.print(table)
 
 
 @incident_group.command("failover-now")

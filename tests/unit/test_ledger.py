@@ -1,0 +1,123 @@
+"""The paper-mode ledger (orchestrator/ledger.py, `simrs incident backfill`): which unit worked on
+paper, when, which records it must type in, and who closed it; refusals write nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from orchestrator import cli, ledger, procedure
+from orchestrator.engine import Engine, Hospital
+from orchestrator.journal import Journal
+from tests.unit.test_engine import (
+    CLIENTS,
+    NOTIFY_OK,
+    Clock,
+    FakeGateway,
+    outage_script,
+    result,
+    step_data,
+    triage_all,
+)
+
+UNITS = {"kasir-01": "kasir", "pendaftaran-01": "pendaftaran", "farmasi-01": "farmasi"}
+HOSPITAL = Hospital(CLIENTS, "simrs-primary", "simrs-standby", 10, "approve", prestage=False, units=UNITS)
+ANCHOR = "2026-11-26T02:00:00Z"
+
+
+def repaired(tmp_path):
+    healthy = result("server_repair", {"simrs-primary": {"healthy": True}})
+    script = outage_script(server_repair=[healthy], triage=[triage_all(False, False), triage_all(True, True)])
+    clock = Clock()
+    engine = Engine(
+        Journal(tmp_path / "j.sqlite"), FakeGateway(script), HOSPITAL, now=clock.now, sleep=clock.sleep
+    )
+    incident_id = engine.open("kasir-01")
+    return engine, engine.drive(incident_id)
+
+
+def failed_over(tmp_path):
+    steps = {f"failover_{s}": [result(f"failover_{s}", step_data(s))] for s in procedure.FAILOVER_STEPS}
+    steps["failover_restore"] = [
+        result("failover_restore", {"simrs-standby": {"ok": True, "rpo_anchor": {"at": ANCHOR}}})
+    ]
+    clock = Clock()
+    engine = Engine(
+        Journal(tmp_path / "j.sqlite"),
+        FakeGateway({"notify": [NOTIFY_OK], **steps}),
+        HOSPITAL,
+        now=clock.now,
+        sleep=clock.sleep,
+    )
+    incident_id = engine.open_failover("ops", "dead")
+    return engine, engine.drive(incident_id)
+
+
+def test_a_repaired_outage_lists_the_units_told_with_the_outage_as_the_range(tmp_path):
+    engine, inc = repaired(tmp_path)
+    assert inc.phase == procedure.Phase.RESOLVED
+    rows = ledger.ledger(inc, engine.journal.events(inc.id), UNITS)
+    assert [r.unit for r in rows] == ["kasir"]  # only kasir-01's screen took the notice (NOTIFY_OK)
+    (row,) = rows
+    assert row.open
+    notices = [e for e in engine.journal.events(inc.id) if e.kind == "notice"]
+    assert row.paper_from == notices[0].ts
+    assert row.paper_to == notices[-1].ts
+    assert row.range_from == inc.opened_at
+    assert row.range_to == inc.verified_at
+
+
+def test_a_failover_range_runs_from_the_restored_datas_last_transaction_to_the_standby_serving(tmp_path):
+    engine, inc = failed_over(tmp_path)
+    rows = ledger.ledger(inc, engine.journal.events(inc.id), UNITS)
+    verify = next(
+        e for e in engine.journal.events(inc.id) if e.kind == "failover_step" and e.data["step"] == "verify"
+    )
+    assert rows[0].range_from == 1_795_658_400.0  # 2026-11-26 02:00:00 UTC
+    assert rows[0].range_to == verify.ts
+
+
+@pytest.fixture
+def wired(tmp_path, monkeypatch):
+    engine, inc = repaired(tmp_path)
+    monkeypatch.setattr(cli.base, "make_engine", lambda ctx, ui=None: engine)
+    return engine, inc
+
+
+def test_backfill_lists_records_and_refuses_without_writing(wired):
+    engine, inc = wired
+    res = CliRunner().invoke(cli.main, ["incident", "backfill", inc.id, "--json"])
+    assert res.exit_code == 0, res.output
+    assert [u["unit"] for u in json.loads(res.stdout)["units"]] == ["kasir"]
+    before = len(engine.journal.events(inc.id))
+    for args, words in (
+        (["--unit", "radiologi", "--done"], "no unit 'radiologi'"),
+        (["--unit", "farmasi", "--done"], "farmasi was not on paper"),
+        (["--unit", "kasir"], "both --unit UNIT and --done"),
+        (["--unit", "kasir", "--done", "--count", "-1"], "--count must be 0 or more"),
+    ):
+        res = CliRunner().invoke(cli.main, ["incident", "backfill", inc.id, *args])
+        assert res.exit_code == 2, res.output
+        assert words in res.output
+    assert len(engine.journal.events(inc.id)) == before  # nothing written
+    res = CliRunner().invoke(
+        cli.main,
+        ["incident", "backfill", inc.id, "--unit", "kasir", "--done", "--by", "Ani", "--count", "12"],
+    )
+    assert res.exit_code == 0, res.output
+    done = [e.data for e in engine.journal.events(inc.id) if e.kind == "backfill_done"]
+    assert done == [{"unit": "kasir", "by": "Ani", "count": 12}]
+    res = CliRunner().invoke(cli.main, ["incident", "backfill", inc.id, "--unit", "kasir", "--done"])
+    assert res.exit_code == 2
+    assert "already closed (by Ani)" in res.output
+
+
+def test_status_names_the_units_still_to_type_in(wired):
+    _engine, inc = wired
+    res = CliRunner().invoke(cli.main, ["incident", "status", inc.id, "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["backfill_open"] == ["kasir"]
+    res = CliRunner().invoke(cli.main, ["incident", "status", inc.id])
+    assert "paper records not yet typed in: kasir" in res.output
