@@ -9,6 +9,7 @@ failed results with an explanation, never exceptions the caller must guess at.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -22,7 +23,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 REPO = Path(__file__).resolve().parents[1]
-KEEP_RUNS = 200
+# A run's artifacts are for looking into a recent failure; they hold task output (patient units,
+# host names), so only the newest few are kept.
+KEEP_RUNS = 20
+# What ansible-runner leaves in a run's folder that may hold a secret: env/ (envvars, extravars,
+# settings, cmdline, passwords, ssh_key), the environment in artifacts/<id>/command, and the
+# fact cache (a host's facts carry its environment). Removed as soon as the run has ended.
+ENV_FILES = ("envvars", "extravars", "settings", "cmdline", "passwords", "ssh_key")
 PLAYBOOKS = REPO / "playbooks"
 
 Progress = Callable[[str, str, str], None]  # (kind, host, text): cheap, never blocks
@@ -218,7 +225,8 @@ class AnsibleGateway:
         path = PLAYBOOKS / f"{playbook}.yml"
         if not path.exists():
             raise FileNotFoundError(f"no playbook {path}")
-        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.runs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.runs_dir.chmod(0o700)
         self._prune_runs()
         private = Path(
             tempfile.mkdtemp(prefix=f"{time.strftime('%Y%m%dT%H%M%S')}-{playbook}-", dir=self.runs_dir)
@@ -247,23 +255,33 @@ class AnsibleGateway:
         return [handle.wait() for handle in handles]
 
     def _prune_runs(self, keep: int = KEEP_RUNS) -> None:
-        """Keep the newest runs' artifacts (for looking into a failure), not every run forever."""
+        """Keep the newest runs' artifacts (for looking into a failure), not every run forever; and
+        scrub any ended run that was not scrubbed yet (its process died before wait())."""
         runs = sorted((p for p in self.runs_dir.iterdir() if p.is_dir()), key=lambda p: p.name)
         for old in runs[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
+        for run in runs[-keep:]:
+            if any(run.glob("artifacts/*/status")):  # written by ansible-runner when a run ends
+                scrub_run(run)
 
     def inventory(self) -> dict[str, Any]:
         """The inventory as ansible-inventory --list sees it (groups, hosts, vars)."""
         from ansible_runner import interface  # noqa: PLC0415
 
-        out, err = interface.get_inventory(
-            action="list",
-            inventories=[str(self.inventory_path)],
-            response_format="json",
-            envvars=self._env(),
-            quiet=True,
-            **({"vault_password_file": str(self.vault_password_file)} if self.vault_password_file else {}),
-        )
+        # The listing holds every variable, Vault's decrypted too, and ansible-runner keeps it (and
+        # the environment) in its private folder: one of ours (0700), removed right after, not one
+        # it would leave in /tmp.
+        vault = {"vault_password_file": str(self.vault_password_file)} if self.vault_password_file else {}
+        with tempfile.TemporaryDirectory(prefix="simrs-inventory-") as private:
+            out, err = interface.get_inventory(
+                action="list",
+                inventories=[str(self.inventory_path)],
+                response_format="json",
+                envvars=self._env(),
+                quiet=True,
+                private_data_dir=private,
+                **vault,
+            )
         if not isinstance(out, dict) or not out:
             raise InventoryError(f"cannot read inventory {self.inventory_path}: {_short(err or out, 500)}")
         return out
@@ -295,6 +313,7 @@ class RunHandle:
                 replay.event_handler(event)
             if replay.saw_stats or len(replay.hosts) > len(self._collector.hosts):
                 self._collector = replay
+        scrub_run(Path(self._private))
         status = self._runner.status or "error"
         rc = self._runner.rc if self._runner.rc is not None else -1
         published = self._collector.artifact_data.get(f"simrs_{self.playbook}", {})
@@ -322,6 +341,35 @@ class RunHandle:
             published=dict(self._collector.artifact_data),
             changed=dict(self._collector.changed),
         )
+
+
+def scrub_run(private: Path) -> None:
+    """Leave no environment and no variables in an ended run's folder: env/* removed, the
+    environment dropped from artifacts/*/command (the command line stays: extravars go by file,
+    never on it), the fact cache removed; what stays is the owner's only (dirs 0700, files 0600).
+    Best effort: a file that cannot be changed is removed."""
+    for name in ENV_FILES:
+        with contextlib.suppress(FileNotFoundError):
+            (private / "env" / name).unlink()
+    for command in private.glob("artifacts/*/command"):
+        try:
+            data = json.loads(command.read_text(encoding="utf-8"))
+            kept = {k: data[k] for k in ("command", "cwd") if isinstance(data, dict) and k in data}
+            tmp = command.with_name(".command.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(kept, out)
+            tmp.replace(command)
+        except (OSError, ValueError):
+            with contextlib.suppress(OSError):
+                command.unlink()
+    for cache in private.glob("artifacts/*/fact_cache"):
+        shutil.rmtree(cache, ignore_errors=True)
+    for path in [private, *private.rglob("*")]:
+        with contextlib.suppress(OSError):
+            if path.is_symlink():
+                continue
+            path.chmod(0o700 if path.is_dir() else 0o600)
 
 
 def parse_inventory(raw: dict[str, Any]) -> dict[str, Any]:
