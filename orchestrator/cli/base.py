@@ -17,7 +17,7 @@ import click
 from rich.console import Console
 
 from orchestrator import settings
-from orchestrator.ansible import AnsibleGateway, InventoryError
+from orchestrator.ansible import AnsibleGateway, InventoryError, secret_values
 from orchestrator.engine import UI, Engine, Hospital
 from orchestrator.errors import SimrsError
 from orchestrator.journal import Journal
@@ -93,10 +93,19 @@ def make_gateway(ctx: click.Context) -> AnsibleGateway:
     return AnsibleGateway(inventory, settings.runs_dir(), envvars=podman.extra_env())
 
 
+def make_journal(gateway: Any, raw_inventory: dict[str, Any]) -> Journal:
+    """The journal, told the inventory's secret values (passwords, tokens, keys, Vault's), so that
+    no event ever holds one, wherever it appears. Every command that journals builds it here."""
+    journal = Journal(settings.journal_path())
+    journal.learn_secrets(secret_values(raw_inventory, getattr(gateway, "vault_password_file", None)))
+    return journal
+
+
 def make_engine(ctx: click.Context, ui: UI | None = None) -> Engine:
     gateway = make_gateway(ctx)
-    hospital = Hospital.from_inventory(gateway.inventory())
-    return Engine(Journal(settings.journal_path()), gateway, hospital, ui=ui)
+    raw = gateway.inventory()
+    hospital = Hospital.from_inventory(raw)
+    return Engine(make_journal(gateway, raw), gateway, hospital, ui=ui)
 
 
 # ---- lab ------------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ from orchestrator import drill, settings
 from orchestrator.cli import base
 from orchestrator.cli.base import handle_errors, main, out, progress
 from orchestrator.engine import Hospital
-from orchestrator.journal import Journal
 
 PHASE_WORDS = {
     "power_on": "switching the standby on",
@@ -52,7 +51,7 @@ def drill_run(ctx: click.Context, as_json: bool, lang: str, output: Path | None)
     raw = gateway.inventory()
     hospital = Hospital.from_inventory(raw)
     setup = drill.DrillSettings.from_inventory(raw)
-    journal = Journal(settings.journal_path())
+    journal = base.make_journal(gateway, raw)
     if not as_json:
         progress(f"drill on {setup.standby}, test address {setup.drill_ip} (users stay on {setup.primary})")
     drill_id, facts = drill.run(
