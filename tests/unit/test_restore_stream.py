@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.collection import module_utils
+from tests.unit.collection import load, module_utils
 
 PLAIN = b"".join(b"INSERT INTO reg_periksa VALUES (%d);\n" % i for i in range(200_000))
 KEY = "unit-test-only-key"  # a throwaway passphrase for a file made in tmp_path
@@ -168,3 +168,38 @@ def test_a_file_that_failed_its_check_is_hashed_again_by_the_next_scan(restore_s
     assert json.loads(cache.read_text()) == {"/disk/b": {"sha256": "y"}}
     restore_script.forget_hash(None, Path("/disk/b"))  # no cache: nothing to do
     assert oct(cache.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_backup_encrypted_by_pipe_is_restored_by_pipe(restore_script, tmp_path):
+    """backup.py's StreamWriter (backup_take, binlog shipping) and the test restore's decode_chain
+    hand the passphrase to openssl by a pipe too, and what they write the restore reads."""
+    if not (shutil.which("zstd") and shutil.which("openssl")):
+        pytest.skip("zstd and openssl are needed")
+    backup = module_utils("backup")
+    started: list[list[str]] = []
+    real_popen = subprocess.Popen
+
+    def watch(cmd, *args, **kwargs):
+        started.append(list(cmd))
+        assert KEY not in str(kwargs.get("env") or {})
+        return real_popen(cmd, *args, **kwargs)
+
+    dest = tmp_path / "data.sql.zst.enc"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(subprocess, "Popen", watch)
+        size, digest = backup.StreamWriter(level=3, key=KEY, prefix=[], workdir=str(tmp_path)).write(
+            str(dest), data=PLAIN
+        )
+        test_restore = load("plugins/modules/backup_test_restore.py")
+        procs = test_restore.decode_chain(str(dest), True, KEY, [], str(tmp_path))
+        with procs[-1].stdout as plain:
+            assert plain.read() == PLAIN
+        for proc in procs:
+            proc.wait()
+    assert [c for c in started if c[0] == "openssl"]
+    assert not any(KEY in arg for cmd in started for arg in cmd)
+    assert size == dest.stat().st_size
+    assert digest == hashlib.sha256(dest.read_bytes()).hexdigest()
+    reading = restore_script.open_stream(dest, True, entry(dest))
+    assert reading.stream.read() == PLAIN
+    restore_script.finish(reading, "reading")
