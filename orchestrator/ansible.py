@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from orchestrator import interrupt, settings
+
 REPO = Path(__file__).resolve().parents[1]
 # A run's artifacts are for looking into a recent failure; they hold task output (patient units,
 # host names), so only the newest few are kept.
@@ -31,6 +33,9 @@ KEEP_RUNS = 20
 # settings, cmdline, passwords, ssh_key), the environment in artifacts/<id>/command, and the
 # fact cache (a host's facts carry its environment). Removed as soon as the run has ended.
 ENV_FILES = ("envvars", "extravars", "settings", "cmdline", "passwords", "ssh_key")
+# Every run has a bound (a hung podman or SSH must never wait forever) and says it still runs.
+DEFAULT_TIMEOUT_S = 900
+HEARTBEAT_S = 15
 PLAYBOOKS = REPO / "playbooks"
 
 Progress = Callable[[str, str, str], None]  # (kind, host, text): cheap, never blocks
@@ -130,6 +135,9 @@ class _Collector:
         self.saw_stats = False
         self.changed: dict[str, int] = {}
         self.errors: list[str] = []
+        self.pid: int | None = None  # the ansible-playbook process (from the first event)
+        self.on_pid: Callable[[int], None] | None = None
+        self.last_task = ""
 
     def event_handler(self, event: dict[str, Any]) -> bool:
         """Cheap and never raising: an exception here would end ansible-runner's event stream."""
@@ -145,6 +153,12 @@ class _Collector:
         res = data.get("res") if isinstance(data.get("res"), dict) else {}
         host = data.get("host") or ""
         task = data.get("task") or ""
+        if self.pid is None and isinstance(event.get("pid"), int):
+            self.pid = event["pid"]
+            if self.on_pid is not None:
+                self.on_pid(self.pid)
+        if kind == "playbook_on_task_start":
+            self.last_task = task
         if kind == "playbook_on_stats":
             self.saw_stats = True
             self.artifact_data = data.get("artifact_data") or {}
@@ -182,6 +196,8 @@ class AnsibleGateway:
         self.runs_dir = runs_dir
         self.envvars = dict(envvars or {})
         self.vault_password_file = vault_password_file
+        self.tag: str | None = None  # the incident the runs are for (the live-run registry)
+        self.on_run: Callable[[str, dict[str, Any]], None] | None = None  # run_started / run_finished
         # ansible-runner looks up ansible-playbook/-inventory on this process's PATH: ours first.
         venv_bin = str(Path(sys.executable).parent)
         if os.environ.get("PATH", "").split(os.pathsep)[0] != venv_bin:
@@ -193,6 +209,9 @@ class AnsibleGateway:
         venv_bin = str(Path(sys.executable).parent)
         env = {
             "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+            # One state directory for the orchestrator and the roles it runs (the notify role's
+            # record of delivered notices lives beside the journal, whatever HOME is).
+            "SIMRS_STATE_DIR": str(settings.state_home()),
             "ANSIBLE_COLLECTIONS_PATH": str(REPO / ".collections"),
             "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
             # ansible-runner finds ansible-playbook on PATH: ours first.
@@ -210,6 +229,29 @@ class AnsibleGateway:
         """Run a playbook to its end (the options are start()'s)."""
         return self.start(playbook, **kwargs).wait()
 
+    # -- the runs alive: a run outlives a killed orchestrator (ansible-playbook has its own
+    # session), so whoever drives the same incident next waits for it (never two at once).
+
+    @property
+    def live_dir(self) -> Path:
+        return self.runs_dir / "live"
+
+    def live_runs(self, tag: str) -> list[dict[str, Any]]:
+        """The runs made for ``tag`` (an incident id) whose ansible-playbook is still alive."""
+        alive = []
+        for path in sorted(self.live_dir.glob("*.json")) if self.live_dir.exists() else []:
+            try:
+                entry = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            if entry.get("tag") != tag:
+                continue
+            if process_start(int(entry.get("pid", 0))) == entry.get("pid_start"):
+                alive.append(entry)
+            else:
+                path.unlink(missing_ok=True)  # it ended (or its pid was reused): not a run any more
+        return alive
+
     def start(
         self,
         playbook: str,
@@ -220,8 +262,11 @@ class AnsibleGateway:
         timeout: int | None = None,
         check: bool = False,
     ) -> RunHandle:
-        """Start a playbook in the background (for branches that run in parallel)."""
+        """Start a playbook in the background (for branches that run in parallel). ``timeout``:
+        its bound in seconds (default DEFAULT_TIMEOUT_S); the run is stopped there."""
         import ansible_runner  # noqa: PLC0415 (slow import, only when something runs)
+
+        timeout = timeout or DEFAULT_TIMEOUT_S
 
         path = PLAYBOOKS / f"{playbook}.yml"
         if not path.exists():
@@ -234,6 +279,11 @@ class AnsibleGateway:
         )
         collector = _Collector(playbook, progress)
         started = time.monotonic()
+        handle = RunHandle(playbook, collector, started, private, self, timeout)
+        collector.on_pid = handle.record_pid
+        env = {**self._env(), "SIMRS_STOP_FILE": str(handle.stop_file)}
+        callbacks = [c for c in env.get("ANSIBLE_CALLBACKS_ENABLED", "").split(",") if c]
+        env["ANSIBLE_CALLBACKS_ENABLED"] = ",".join([*callbacks, "simrs.downtime.boundary"])
         thread, runner = ansible_runner.run_async(
             private_data_dir=str(private),
             project_dir=str(PLAYBOOKS),
@@ -241,14 +291,19 @@ class AnsibleGateway:
             inventory=str(self.inventory_path),
             limit=",".join(limit) if limit else None,
             extravars=extravars or {},
-            envvars=self._env(),
+            envvars=env,
             event_handler=collector.event_handler,
+            # Ours, always: otherwise ansible-runner installs its own SIGINT/SIGTERM handlers and
+            # keeps them, and Ctrl-C between playbooks is ignored (orchestrator/interrupt.py).
+            cancel_callback=handle.should_cancel,
             quiet=True,
             timeout=timeout,
             cmdline="--check" if check else None,
-            settings={"suppress_ansible_output": True},
+            # The cancel callback is asked each time the run prints or after this many seconds.
+            settings={"suppress_ansible_output": True, "pexpect_timeout": 0.5},
         )
-        return RunHandle(playbook, thread, runner, collector, started)
+        handle.attach(thread, runner)
+        return handle
 
     def run_parallel(self, runs: list[tuple[str, dict[str, Any]]]) -> list[PlayResult]:
         """Several playbooks at once (ansible-runner's async interface); results in the same order."""
@@ -258,7 +313,9 @@ class AnsibleGateway:
     def _prune_runs(self, keep: int = KEEP_RUNS) -> None:
         """Keep the newest runs' artifacts (for looking into a failure), not every run forever; and
         scrub any ended run that was not scrubbed yet (its process died before wait())."""
-        runs = sorted((p for p in self.runs_dir.iterdir() if p.is_dir()), key=lambda p: p.name)
+        runs = sorted(
+            (p for p in self.runs_dir.iterdir() if p.is_dir() and p != self.live_dir), key=lambda p: p.name
+        )
         for old in runs[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
         for run in runs[-keep:]:
@@ -289,24 +346,113 @@ class AnsibleGateway:
 
 
 class RunHandle:
+    """One playbook run: wait for it, cancel it, or let it park at a task boundary on Ctrl-C."""
+
     def __init__(
-        self, playbook: str, thread: threading.Thread, runner: Any, collector: _Collector, started: float
+        self,
+        playbook: str,
+        collector: _Collector,
+        started: float,
+        private: Path,
+        gateway: AnsibleGateway,
+        timeout: int = DEFAULT_TIMEOUT_S,
     ) -> None:
         self.playbook = playbook
-        self._thread = thread
-        self._runner = runner
+        self.timeout = timeout
         self._collector = collector
         self._started = started
-        self._private = runner.config.private_data_dir
+        self._private = private
+        self._gateway = gateway
+        self.stop_file = private / "stop"
+        self._cancel = False
+        # A run started after the stop was asked for is the stop's own (reading the hosts' state):
+        # only a second Ctrl-C ends it.
+        self._ignores_first_stop = interrupt.requested()
+        self._thread: threading.Thread | None = None
+        self._runner: Any = None
+        self._live: Path | None = None
+        self.tag = gateway.tag
+
+    def attach(self, thread: threading.Thread, runner: Any) -> None:
+        self._thread, self._runner = thread, runner
+
+    def record_pid(self, pid: int) -> None:
+        """The run's ansible-playbook is known: note it (pid and start time) for whoever drives next."""
+        entry = {
+            "playbook": self.playbook,
+            "pid": pid,
+            "pid_start": process_start(pid),
+            "tag": self.tag,
+            "private": str(self._private),
+            "since": time.strftime("%H:%M:%S"),
+        }
+        try:
+            self._gateway.live_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            path = self._gateway.live_dir / f"{pid}.json"
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+                out.write(json.dumps(entry))
+            self._live = path
+        except OSError:
+            pass
+        if self._gateway.on_run is not None:
+            self._gateway.on_run("run_started", entry)
+
+    def should_cancel(self) -> bool:
+        """ansible-runner asks this while the run goes on (about twice a second)."""
+        if self._cancel or interrupt.forced():
+            return True
+        if not interrupt.requested() or self._ignores_first_stop:
+            return False
+        if not self.stop_file.exists():
+            self.stop_file.touch()  # the boundary callback parks the run before its next task
+        return self.parked_before is not None or interrupt.waited() > interrupt.GRACE_SECONDS
+
+    @property
+    def parked_before(self) -> str | None:
+        """The task the run stopped before (None: not parked at a boundary)."""
+        try:
+            return (self.stop_file.parent / "stop.parked").read_text() or "?"
+        except OSError:
+            return None
 
     def done(self) -> bool:
-        return not self._thread.is_alive()
+        return self._thread is not None and not self._thread.is_alive()
 
     def cancel(self) -> None:
-        self._runner.canceled = True
+        self._cancel = True
+
+    def _finished(self) -> None:
+        if self._live is not None:
+            self._live.unlink(missing_ok=True)
+            self._live = None
+            if self._gateway.on_run is not None:
+                self._gateway.on_run(
+                    "run_finished",
+                    {"playbook": self.playbook, "pid": self._collector.pid, "status": self._runner.status},
+                )
 
     def wait(self) -> PlayResult:
-        self._thread.join()
+        if self._thread is None:
+            raise RuntimeError("wait() before the run was started")
+        with interrupt.cooperating():  # Ctrl-C parks the run at its next task, then cancels it
+            while self._thread.is_alive():
+                self._thread.join(HEARTBEAT_S)
+                if self._thread.is_alive() and self._collector.progress is not None:
+                    took = time.monotonic() - self._started
+                    task = self._collector.last_task or "starting"
+                    self._collector.progress(
+                        "running", "", f"{self.playbook}: {task} ({took:.0f} s of at most {self.timeout} s)"
+                    )
+        self._finished()
+        scrub_run(Path(self._private))  # the events stay: they are read below when one was missed
+        if self._runner.status == "canceled" and not self._cancel and interrupt.requested():
+            parked = self.parked_before
+            where = (
+                f"{self.playbook} stopped before task {parked!r}"
+                if parked is not None
+                else f"{self.playbook} stopped during task {self._collector.last_task!r} (may be half done)"
+            )
+            raise interrupt.Interrupted(f"{interrupt.name()}: {where}", interrupt.signum())
         if not self._collector.saw_stats:
             # A live event was missed (seen under heavy load): rebuild from the events on disk.
             replay = _Collector(self.playbook, None)
@@ -314,7 +460,6 @@ class RunHandle:
                 replay.event_handler(event)
             if replay.saw_stats or len(replay.hosts) > len(self._collector.hosts):
                 self._collector = replay
-        scrub_run(Path(self._private))
         status = self._runner.status or "error"
         rc = self._runner.rc if self._runner.rc is not None else -1
         published = self._collector.artifact_data.get(f"simrs_{self.playbook}", {})
@@ -425,6 +570,17 @@ def _vault(password_file: Path | str | None) -> Callable[[str], str | None] | No
             return None
 
     return decrypt
+
+
+def process_start(pid: int) -> int | None:
+    """The process's start time (clock ticks since boot, /proc/PID/stat field 22), or None when
+    there is no such process: with the pid it names one process, never a later one with its pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    return int(fields[19]) if len(fields) > 19 and fields[0] != "Z" else None
 
 
 def parse_inventory(raw: dict[str, Any]) -> dict[str, Any]:

@@ -8,14 +8,16 @@ A crash or Ctrl-C between the two journal writes just means the action runs agai
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any, Protocol
 
-from orchestrator import backups, procedure
-from orchestrator.ansible import Gateway, Job, PlayResult, parse_inventory
+from orchestrator import backups, interrupt, procedure, service_ip
+from orchestrator.ansible import Gateway, Job, PlayResult
 from orchestrator.errors import SimrsError
+from orchestrator.inventory import Hospital
 from orchestrator.journal import DRILL_LOCK, Journal, JournalError
 from orchestrator.procedure import Action, Incident, Phase
 
@@ -48,61 +50,6 @@ class QuietUI:
 
     def waiting(self, inc: Incident, now: float, until: float) -> None:
         return
-
-
-@dataclass(frozen=True)
-class Hospital:
-    """What the engine needs to know of the inventory."""
-
-    clients: tuple[str, ...]
-    primary: str
-    standby: str | None
-    repair_window_minutes: int
-    failover_policy: str
-    notify_lang: str = "id"
-    info: dict[str, Any] = field(default_factory=dict)  # simrs_hospital: name, address, head of unit
-    prestage: bool = True  # simrs_prestage: ready the standby during the repair window
-
-    @classmethod
-    def from_inventory(cls, raw: dict[str, Any]) -> Hospital:
-        inv = parse_inventory(raw)
-        groups, hostvars = inv["groups"], inv["hostvars"]
-        missing = [g for g in ("simrs_primary", "simrs_clients") if not groups.get(g)]
-        if missing:
-            raise JournalError(
-                f"the inventory has no hosts in {', '.join(missing)}: every hospital "
-                "needs its SIMRS server in simrs_primary and its PCs in simrs_clients"
-            )
-        if len(groups["simrs_primary"]) != 1:
-            raise JournalError(f"simrs_primary must hold exactly one host, not {groups['simrs_primary']}")
-        anyvars = hostvars.get(groups["simrs_primary"][0], {})
-        window = anyvars.get("simrs_repair_window_minutes", 60)
-        policy = anyvars.get("simrs_failover_policy", "approve")
-        if not isinstance(window, int) or window < 1:
-            raise JournalError(
-                f"simrs_repair_window_minutes must be a whole number of minutes >= 1, not {window!r}"
-            )
-        if policy not in ("approve", "auto"):
-            raise JournalError(f"simrs_failover_policy must be 'approve' or 'auto', not {policy!r}")
-        standby = groups.get("simrs_standby") or [None]
-        info = anyvars.get("simrs_hospital") or {}
-        prestage = anyvars.get("simrs_prestage", True)
-        if not isinstance(prestage, bool):
-            raise JournalError(f"simrs_prestage must be true or false, not {prestage!r}")
-        return cls(
-            tuple(groups["simrs_clients"]),
-            groups["simrs_primary"][0],
-            standby[0],
-            window,
-            policy,
-            anyvars.get("notify_lang", "id"),
-            {
-                "name": info.get("name", ""),
-                "address": info.get("address", ""),
-                "head_of_unit": info.get("head_of_unit", ""),
-            },
-            prestage and standby[0] is not None,
-        )
 
 
 # ---- facts from playbook results (the playbook-to-Python contract) ------------------------------
@@ -274,6 +221,8 @@ def guard_facts(result: PlayResult) -> dict[str, Any]:
         "ok": result.ok and bool(seen.get("ok")),
         "owners": seen.get("owners", []),
         "macs": seen.get("macs", []),
+        "unknown_macs": seen.get("unknown_macs", []),
+        "service_ip": seen.get("service_ip"),
         "expected": seen.get("expected"),
         "servers": servers,
         "done": [a for d in servers.values() for a in d.get("done", [])],
@@ -375,11 +324,14 @@ def failback_facts(result: PlayResult, h: Hospital) -> dict[str, Any]:
 
 
 def failover_extravars(step: str, inc: Incident) -> dict[str, Any]:
-    """What a failover step needs from the journal: the outage time for the RPO; a person's word
-    that the primary is off (for a primary whose driver cannot see its power)."""
+    """What a failover step needs from the journal: the earliest evidence of the outage for the
+    RPO (the report that opened the incident: the triage's failed probes and the confirmation come
+    after it), so the RPO is an upper bound as close to the loss as the journal can tell; a
+    person's word that the primary is off (for a primary whose driver cannot see its power)."""
     out: dict[str, Any] = {}
-    if step in ("restore", "all") and inc.outage_confirmed_at is not None:
-        out["restore_outage_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(inc.outage_confirmed_at))
+    evidence = inc.opened_at or inc.outage_confirmed_at
+    if step in ("restore", "all") and evidence:
+        out["restore_outage_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(evidence))
     if step in ("fence", "all") and inc.primary_confirmed_off:
         out["fence_operator_confirmed_off"] = True
     return out
@@ -406,7 +358,7 @@ class Engine:
         hospital: Hospital,
         *,
         now: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = interrupt.sleep,
         ui: UI | None = None,
     ) -> None:
         self.journal = journal
@@ -508,15 +460,132 @@ class Engine:
         Pre-staging the standby runs in the background, alongside the repair attempts; it is
         finished (or, on an error or Ctrl-C, cancelled) before this returns."""
         with self.journal.lock(incident_id, "driving the SOP"):
+            self._wait_for_earlier_runs(incident_id)
+            self._runs_journaled_in(incident_id)
             try:
-                return self._drive(incident_id)
+                with interrupt.cooperating():
+                    return self._drive(incident_id)
+            except interrupt.Interrupted as exc:
+                raise self._interrupted(incident_id, exc) from None
             finally:
-                if self._prestage_job is not None:  # an error or Ctrl-C: stop it, it is rerun on resume
+                if self._prestage_job is not None:  # an error: stop it, it is rerun on resume
                     self._prestage_job.cancel()
                     self._prestage_job = None
+                self._runs_journaled_in(None)
+
+    # -- runs that outlive a process, and a clean stop --
+
+    def _runs_journaled_in(self, incident_id: str | None) -> None:
+        """Every ansible-playbook run's pid and start time go into the incident (and the gateway's
+        live-run registry), so that whoever drives it next never runs a step beside it."""
+        if not hasattr(self.gateway, "on_run"):
+            return
+        self.gateway.tag = incident_id  # type: ignore[attr-defined]
+
+        def journal_run(kind: str, data: dict[str, Any]) -> None:
+            self.journal.append(incident_id or "", kind, data)
+
+        self.gateway.on_run = journal_run if incident_id else None  # type: ignore[attr-defined]
+
+    def earlier_runs(self, incident_id: str) -> list[dict[str, Any]]:
+        live = getattr(self.gateway, "live_runs", None)
+        return live(incident_id) if live is not None else []
+
+    def _wait_for_earlier_runs(self, incident_id: str) -> None:
+        """An earlier run of this incident still alive (its orchestrator was killed, its
+        ansible-playbook was not): wait for it to end, bounded, saying so every 15 s."""
+        deadline = time.monotonic() + FAILOVER_STEP_TIMEOUT_S
+        said = 0.0
+        while runs := self.earlier_runs(incident_id):
+            names = ", ".join(f"{r['playbook']} (pid {r['pid']}, since {r.get('since', '?')})" for r in runs)
+            if time.monotonic() > deadline:
+                raise JournalError(
+                    f"incident {incident_id}: an earlier run is still going after "
+                    f"{FAILOVER_STEP_TIMEOUT_S // 60} min: {names}; stop it (kill PID) or let it end, "
+                    f"then `simrs incident resume {incident_id}`",
+                    exit_code=1,
+                )
+            if time.monotonic() - said >= 15:
+                reason = f"an earlier run of this incident is still going: {names}; waiting for it to end"
+                self.ui.step(self.incident(incident_id), procedure.Action("wait", reason=reason))
+                if said == 0.0:
+                    self.journal.append(incident_id, "waited_for_earlier_run", {"runs": runs}, ts=self.now())
+                said = time.monotonic()
+            interrupt.sleep(1.0)
+
+    def _interrupted(self, incident_id: str, exc: interrupt.Interrupted) -> interrupt.Interrupted:
+        """Ctrl-C or SIGTERM: stop the background run too, journal where the incident stopped and
+        what may be half done, read who holds the service IP (bounded), and say how to go on."""
+        job, self._prestage_job = self._prestage_job, None
+        if job is not None:
+            job.cancel()
+            with contextlib.suppress(interrupt.Interrupted):
+                job.wait()
+        inc = self.incident(incident_id)
+        half = (
+            f"{inc.pending_action} was running and runs again on resume (every step is safe to repeat)"
+            if inc.pending_action
+            else "nothing: it stopped between two steps"
+        )
+        state = self._state_for_the_operator()
+        facts = {
+            "signal": interrupt.name(),
+            "where": str(exc),
+            "phase": str(inc.phase),
+            "step": inc.pending_action,
+            "half_done": half,
+            "failover_done": list(inc.failover_done),
+            "standby": inc.standby.get("state"),
+            "hosts": state,
+        }
+        self.journal.append(incident_id, "interrupted", facts, ts=self.now())
+        self.ui.fact("interrupted", facts)
+        holders = [h for h, v in state.items() if isinstance(v, dict) and v.get("holds_service_ip")]
+        seen = (
+            f"the service IP is on {', '.join(holders) or 'no server'}; "
+            f"the standby is {self._standby_words(state)}"
+            if "error" not in state
+            else str(state["error"])
+        )
+        return interrupt.Interrupted(
+            f"{exc} (incident {incident_id}, {inc.phase}); may be half done: {half}; {seen}. "
+            f"Continue with `simrs incident resume {incident_id}`",
+            exc.signum,
+        )
+
+    def _standby_words(self, state: dict[str, Any]) -> str:
+        mine = state.get(self.hospital.standby or "") or {}
+        if not mine.get("answers"):
+            return "off or silent"
+        return "on, SIMRS " + ("running" if mine.get("simrs_running") else "stopped")
+
+    def _state_for_the_operator(self) -> dict[str, Any]:
+        """Who holds the service IP and whether the standby is on, read from the servers in what is
+        left of about 10 s after the signal (nothing after a second Ctrl-C)."""
+        if interrupt.forced():
+            return {"error": "not read (forced stop): look with `simrs guard --json` once it is quiet"}
+        budget = max(3, int(9.5 - interrupt.waited()))
+        h = self.hospital
+        hosts = [x for x in (h.primary, h.standby, "localhost") if x]
+        try:
+            result = self.gateway.run(
+                "ip_guard",
+                limit=hosts,
+                extravars={"ip_guard_owner": h.primary, "ip_guard_look_only": True},
+                timeout=budget,
+            )
+        except interrupt.Interrupted:
+            return {"error": "not read (a second Ctrl-C)"}
+        if not result.complete:
+            return {"error": f"the servers could not be read within {budget} s ({result.status})"}
+        return {
+            host: {k: v.get(k) for k in ("answers", "holds_service_ip", "simrs_running", "serving")}
+            for host, v in guard_facts(result)["servers"].items()
+        }
 
     def _drive(self, incident_id: str) -> Incident:
         while True:
+            interrupt.check("between two steps")
             inc = self.incident(incident_id)
             if self._background(inc):
                 continue
@@ -762,31 +831,78 @@ class Engine:
 
     # -- the service IP's owner --
 
+    def current_incident(self) -> Incident | None:
+        """The newest incident: the only one whose failover may decide who owns the service IP."""
+        ids = self.journal.incidents()
+        return self.incident(ids[-1]) if ids else None
+
     def serving_incident(self) -> Incident | None:
-        """The newest incident whose failover gave the standby the service IP (None: the primary serves)."""
-        for incident_id in reversed(self.journal.incidents()):
-            inc = self.incident(incident_id)
-            if "ip_takeover" in inc.failover_done:
-                return None if inc.failed_back else inc
-            if inc.verified_after_repair:  # the newest incident ended on the primary
-                return None
+        """The current incident when its failover gave the standby the service IP and no failback
+        followed (None: by the journal, the primary serves). Older incidents never count: a later
+        incident, a lab rebuilt or a failback done by hand all happened after them."""
+        inc = self.current_incident()
+        if inc is not None and "ip_takeover" in inc.failover_done and not inc.failed_back:
+            return inc
         return None
 
     def guard(self, owner: str | None = None) -> tuple[dict[str, Any], str | None]:
-        """Never two owners of the service IP: see who answers for it, take it from any server but
-        its owner (the standby after a failover, else the primary). Journaled in the incident of
-        that failover: what was seen and what was done."""
+        """Never two owners of the service IP, and never an outage made by the guard: look first
+        (every server and every PC's ARP view, changing nothing), decide (service_ip.decide: the hosts
+        and the current incident only), then take the address only from servers that must not hold
+        it, and only while the owner holds it and serves. Holds the current incident's lock; refuses
+        while a failover runs. Journaled in the incident whose takeover made the standby the owner."""
         h = self.hospital
-        inc = self.serving_incident()
-        owner = owner or (h.standby if inc is not None else h.primary)
-        if owner not in (h.primary, h.standby):
+        if owner is not None and owner not in (h.primary, h.standby):
             raise JournalError(f"--owner must be {h.primary} or {h.standby}, not {owner!r}")
-        facts = guard_facts(self._run("ip_guard", extravars={"ip_guard_owner": owner}, timeout=300))
-        if inc is None:
-            return facts, None
-        with self.journal.lock(inc.id, "guarding the service IP"):
-            self.journal.append(inc.id, "ip_guard", facts, ts=self.now())
-        return facts, inc.id
+        current = self.current_incident()
+        with contextlib.ExitStack() as held:
+            if current is not None:
+                why = service_ip.refusal(current, None)
+                if why:
+                    raise JournalError(why)
+                try:
+                    held.enter_context(self.journal.lock(current.id, "guarding the service IP"))
+                except JournalError:
+                    holder = self.journal.held_by(current.id) or "another process"
+                    raise JournalError(str(service_ip.refusal(current, holder))) from None
+                if runs := self.earlier_runs(current.id):
+                    names = ", ".join(f"{r['playbook']} (pid {r['pid']})" for r in runs)
+                    raise JournalError(str(service_ip.refusal(current, f"a run still going: {names}")))
+            expected = service_ip.expectation(h.primary, h.standby, current, owner)
+            look = {"ip_guard_owner": expected.owner, "ip_guard_look_only": True}
+            seen = guard_facts(self._run("ip_guard", extravars=look, timeout=300))
+            servers = {n: service_ip.ServerView.from_published(n, d) for n, d in seen["servers"].items()}
+            plan = service_ip.decide(
+                servers, seen["owners"], expected, seen["service_ip"] or "the service IP"
+            )
+            final = seen
+            if plan.acts:
+                act = {
+                    "ip_guard_owner": plan.keep,
+                    "ip_guard_take_from": list(plan.take_from),
+                    "ip_guard_stop_on": list(plan.stop_on),
+                }
+                final = guard_facts(self._run("ip_guard", extravars=act, timeout=300))
+            ok = service_ip.outcome(plan, final["owners"], final["unknown_macs"])
+            detail = plan.detail
+            if final["done"]:
+                detail += f"; done: {', '.join(final['done'])}"
+            if not ok and plan.keep is not None:
+                detail += f"; the PCs see: {final['detail']}"
+            facts = {
+                **final,
+                "ok": ok,
+                "detail": detail[:500],
+                "expected": expected.owner,
+                "expected_from": expected.source,
+                "kept": plan.keep,
+                "notes": list(plan.notes),
+                "before": {n: bool(v.get("holds_service_ip")) for n, v in seen["servers"].items()},
+            }
+            if expected.source != "incident" or current is None:
+                return facts, None
+            self.journal.append(current.id, "ip_guard", facts, ts=self.now())
+            return facts, current.id
 
     def failback(self, by: str, data_synced: bool) -> tuple[dict[str, Any], str]:
         """Back to the repaired primary (playbooks/failback.yml): the standby stops the SIMRS and

@@ -10,6 +10,7 @@ from orchestrator.cli import (  # noqa: F401  (registers the commands)
     drill_cmd,
     failover_cmd,
     incident_cmd,
+    journal_cmd,
     lab_cmd,
     maintain_cmd,
     schedule_cmd,

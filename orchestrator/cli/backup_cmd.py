@@ -26,10 +26,13 @@ def _tasks(kind: str, host: str, task: str) -> None:
         progress(f"[dim]  done: {escape(task)}[/]")
     elif kind == "runner_on_unreachable":
         progress(f"  [red]{escape(host)} unreachable[/] ({escape(task)})")
+    elif kind == "running":  # the gateway's heartbeat every 15 s
+        progress(f"[dim]  still running: {escape(task)}[/]")
 
 
 def _run(ctx: click.Context, playbook: str, extravars: dict, quiet: bool) -> PlayResult:
     gateway = base.make_gateway(ctx)
+    base.load_site(gateway)  # the whole inventory checked before the disk is touched
     return gateway.run(playbook, extravars=extravars, progress=None if quiet else _tasks)
 
 

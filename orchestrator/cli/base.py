@@ -16,11 +16,11 @@ from typing import Any
 import click
 from rich.console import Console
 
-from orchestrator import settings
+from orchestrator import interrupt, inventory, settings
 from orchestrator.ansible import AnsibleGateway, InventoryError, secret_values
-from orchestrator.engine import UI, Engine, Hospital
+from orchestrator.engine import UI, Engine
 from orchestrator.errors import SimrsError
-from orchestrator.journal import Journal
+from orchestrator.journal import Journal, JournalDamagedError, is_damage
 from orchestrator.lab import lab, podman
 
 # Not a terminal (a log, CI, a pipe): wide enough that host names and commands are never cut.
@@ -37,6 +37,9 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except interrupt.Interrupted as exc:
+            err.print(f"[yellow]interrupted[/]: {exc}")
+            sys.exit(exc.exit_code)
         except SimrsError as exc:
             err.print(f"[bold red]error:[/] {exc}")
             sys.exit(exc.exit_code)
@@ -52,6 +55,10 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:  # the last line of defence: one clear line, the details on request
             if os.environ.get("SIMRS_DEBUG"):
                 raise
+            if is_damage(exc):  # the journal's helpers say this already; never "resume" on damage
+                damaged = JournalDamagedError(settings.journal_path(), str(exc))
+                err.print(f"[bold red]error:[/] {damaged}")
+                sys.exit(damaged.exit_code)
             err.print(f"[bold red]failed:[/] {type(exc).__name__}: {exc}")
             err.print(
                 "every finished step is in the journal; fix the cause and run "
@@ -78,6 +85,7 @@ def progress(msg: str) -> None:
 def main(ctx: click.Context, inventory: Path | None) -> None:
     """simrs: the hospital's SIMRS downtime SOP, automated (Ansible does the remote work)."""
     ctx.obj = {"inventory": inventory}
+    interrupt.install()  # Ctrl-C / SIGTERM: a clean stop at the next step, a second one forces
 
 
 def default_inventory() -> Path:
@@ -93,6 +101,12 @@ def make_gateway(ctx: click.Context) -> AnsibleGateway:
     return AnsibleGateway(inventory, settings.runs_dir(), envvars=podman.extra_env())
 
 
+def load_site(gateway: AnsibleGateway) -> inventory.Site:
+    """The inventory, read once and validated as a whole: every problem named, exit 2, before any
+    host is touched or anything is journaled (orchestrator/inventory.py)."""
+    return inventory.load(gateway.inventory())
+
+
 def make_journal(gateway: Any, raw_inventory: dict[str, Any]) -> Journal:
     """The journal, told the inventory's secret values (passwords, tokens, keys, Vault's), so that
     no event ever holds one, wherever it appears. Every command that journals builds it here."""
@@ -103,9 +117,8 @@ def make_journal(gateway: Any, raw_inventory: dict[str, Any]) -> Journal:
 
 def make_engine(ctx: click.Context, ui: UI | None = None) -> Engine:
     gateway = make_gateway(ctx)
-    raw = gateway.inventory()
-    hospital = Hospital.from_inventory(raw)
-    return Engine(make_journal(gateway, raw), gateway, hospital, ui=ui)
+    site = load_site(gateway)
+    return Engine(make_journal(gateway, site.raw), gateway, site.hospital, ui=ui)
 
 
 # ---- lab ------------------------------------------------------------------------------------

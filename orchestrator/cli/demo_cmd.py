@@ -119,7 +119,11 @@ def _workload_summary(inc: procedure.Incident, outage_at: float) -> None:
     last = (restore.get("last_visit") or {}).get("no_rawat")
     if last and before:
         lost = [r for r in before if r["no_rawat"] > last]
+        last_t = next((float(r["t"]) for r in committed if r["no_rawat"] == last), None)
+        true_loss = f"{outage_at - last_t:.1f} s" if last_t is not None else "?"
         progress(
             f"before the power cut the desk's last visit was {before[-1]['no_rawat']}; the standby's data "
-            f"ends at {last}: {len(lost)} visits to re-enter from paper (RPO {restore.get('rpo_seconds')} s)"
+            f"ends at {last}: {len(lost)} visits to re-enter from paper; work lost: {true_loss} by the "
+            f"desk's own record (the report's RPO, {restore.get('rpo_seconds')} s, is an upper bound: to "
+            "the first report of the outage)"
         )

@@ -12,7 +12,6 @@ from rich.markup import escape
 from orchestrator import drill, settings
 from orchestrator.cli import base
 from orchestrator.cli.base import handle_errors, main, out, progress
-from orchestrator.engine import Hospital
 
 PHASE_WORDS = {
     "power_on": "switching the standby on",
@@ -30,6 +29,8 @@ def _phases(kind: str, host: str, task: str) -> None:
         progress(PHASE_WORDS[drill.PHASE_TASKS[task]])
     elif kind == "runner_on_unreachable":
         progress(f"  [red]{escape(host)} unreachable[/] ({escape(task)})")
+    elif kind == "running":  # the gateway's heartbeat every 15 s
+        progress(f"[dim]  still running: {escape(task)}[/]")
 
 
 @main.command("drill")
@@ -48,10 +49,10 @@ def drill_run(ctx: click.Context, as_json: bool, lang: str, output: Path | None)
     Refused (exit 2, nothing changed) while an incident is open, when the standby is on or the primary
     does not serve the SIMRS, or when simrs_drill_ip is missing or not a free address."""
     gateway = base.make_gateway(ctx)
-    raw = gateway.inventory()
-    hospital = Hospital.from_inventory(raw)
-    setup = drill.DrillSettings.from_inventory(raw)
-    journal = base.make_journal(gateway, raw)
+    site = base.load_site(gateway)
+    hospital = site.hospital
+    setup = drill.DrillSettings.from_inventory(site.raw)
+    journal = base.make_journal(gateway, site.raw)
     if not as_json:
         progress(f"drill on {setup.standby}, test address {setup.drill_ip} (users stay on {setup.primary})")
     drill_id, facts = drill.run(

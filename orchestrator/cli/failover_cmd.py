@@ -28,7 +28,7 @@ def failover(ctx: click.Context, reason: str, dry_run: bool, yes: bool, as_json:
 
     Inside an open incident use `simrs incident failover-now` / `approve` instead: this command is
     for when a person has already decided that the main server is lost."""
-    engine = base.make_engine(ctx, RichUI(quiet=as_json))
+    engine = base.make_engine(ctx, RichUI())
     if dry_run:
         plan = engine.failover_plan()
         if as_json:
@@ -81,14 +81,18 @@ def render_plan(plan: dict) -> None:
 
 @main.command("guard")
 @click.option(
-    "--owner", help="The server that must hold the service IP (default: the standby after a failover)."
+    "--owner",
+    help="The server that must hold the service IP (default: the standby while the current incident's "
+    "failover is in force, else the main server).",
 )
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 @handle_errors
 def guard(ctx: click.Context, owner: str | None, as_json: bool) -> None:
-    """Never two owners of the service IP: see who answers for it (ARP from every PC), take it from any
-    server that is not its owner and stop the SIMRS there; journaled in the failover's incident."""
+    """Never two owners of the service IP: see who answers for it (ARP from every PC), then take it from a
+    server that must not hold it, only while its owner holds it and serves. The owner: --owner, else
+    the standby when the current incident's failover took over, else the main server; a server that
+    serves is never stripped without one of those. Refuses while a failover runs (exit 2)."""
     engine = base.make_engine(ctx)
     facts, incident_id = engine.guard(owner)
     if as_json:
@@ -106,6 +110,8 @@ def guard(ctx: click.Context, owner: str | None, as_json: bool) -> None:
                 )
             )
             out.print(f"  {host:16} {state}{'; done: ' + ', '.join(s['done']) if s.get('done') else ''}")
+        for note in facts.get("notes", []):
+            out.print(f"[yellow]note[/]: {note}")
         if incident_id:
             out.print(f"journaled in {incident_id}")
     sys.exit(0 if facts["ok"] else 1)

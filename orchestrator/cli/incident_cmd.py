@@ -37,6 +37,8 @@ class RichUI:
     def event(self, kind: str, host: str, task: str) -> None:
         if kind == "runner_on_unreachable":
             self._say(f"  [red]{host} unreachable[/] ({task})")
+        elif kind == "running":  # the gateway's heartbeat: a long step says it still runs
+            self._say(f"  [dim]still running: {task}[/]")
 
     def fact(self, kind: str, data: dict) -> None:
         if kind == "triage":
@@ -244,7 +246,7 @@ def incident_open(
 ) -> None:
     """Open an incident for a PC that cannot reach the SIMRS, and run the SOP."""
     window_s = settings.parse_duration(window) if window else None
-    engine = base.make_engine(ctx, RichUI(quiet=as_json))
+    engine = base.make_engine(ctx, RichUI())
     incident_id = engine.open(reporter, note, window_s, policy, prestage)
     if not as_json:
         progress(f"opened {incident_id} (reported by {reporter})")
@@ -264,7 +266,7 @@ def incident_open(
 @handle_errors
 def incident_resume(ctx: click.Context, incident_id: str | None, primary_is_off: bool, as_json: bool) -> None:
     """Continue an incident where it stopped (after a crash, Ctrl-C or an operator's step)."""
-    engine = base.make_engine(ctx, RichUI(quiet=as_json))
+    engine = base.make_engine(ctx, RichUI())
     chosen = _pick(engine, incident_id)
     if primary_is_off:
         engine.confirm_primary_off(chosen, settings.operator())
@@ -279,7 +281,7 @@ def incident_resume(ctx: click.Context, incident_id: str | None, primary_is_off:
 @handle_errors
 def incident_approve(ctx: click.Context, incident_id: str | None, as_json: bool) -> None:
     """Approve the failover to the standby (SOP 4b) and run it."""
-    engine = base.make_engine(ctx, RichUI(quiet=as_json))
+    engine = base.make_engine(ctx, RichUI())
     inc = engine.approve(_pick(engine, incident_id), settings.operator())
     if not as_json:
         progress(f"{inc.id}: failover approved by {settings.operator()}")

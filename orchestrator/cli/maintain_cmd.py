@@ -40,6 +40,8 @@ def _progress(kind: str, host: str, task: str) -> None:
         progress(MILESTONES[task])
     elif kind == "runner_on_unreachable":
         progress(f"  [yellow]{escape(host)} does not answer[/] ({escape(task)})")
+    elif kind == "running":  # the gateway's heartbeat every 15 s
+        progress(f"[dim]  still running: {escape(task)}[/]")
 
 
 @main.group("maintain")
@@ -57,7 +59,7 @@ def maintain_check(ctx: click.Context, notify: bool, as_json: bool) -> None:
     routine upkeep of the servers, the UPS and the generator (from `simrs maintain log`), disks and
     the UPS's own state. Journaled. Exit 0: nothing is due; 3: something needs a person."""
     gateway = base.make_gateway(ctx)
-    raw = gateway.inventory()
+    raw = base.load_site(gateway).raw
     policy = maintenance.Policy.from_inventory(raw)
     journal = base.make_journal(gateway, raw)
     items, facts = maintenance.check(
@@ -108,7 +110,7 @@ def maintain_log(ctx: click.Context, what: str, hosts: tuple[str, ...], on: str 
     """Record routine maintenance that was done: server (cleaning, fans, disks), ups (battery test),
     genset (the generator's test run). `simrs maintain check` counts the next one from it."""
     gateway = base.make_gateway(ctx)
-    raw = gateway.inventory()
+    raw = base.load_site(gateway).raw
     policy = maintenance.Policy.from_inventory(raw)
     today = _local_now().date()
     day = maintenance.parse_date(on, "--date") if on else today
@@ -145,7 +147,7 @@ def maintain_restart(
     client PC. Refused (exit 2, nothing changed) outside the quiet times without --now, while an
     incident is open or a drill runs, when the SIMRS is not healthy now, or while a backup writes."""
     gateway = base.make_gateway(ctx)
-    raw = gateway.inventory()
+    raw = base.load_site(gateway).raw
     policy = maintenance.Policy.from_inventory(raw)
     journal = base.make_journal(gateway, raw)
     if if_due:

@@ -14,7 +14,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from orchestrator import schedule
-from orchestrator.ansible import parse_inventory
 from orchestrator.cli import base
 from orchestrator.cli.base import handle_errors, main, out, progress
 from orchestrator.errors import SimrsError
@@ -22,10 +21,8 @@ from orchestrator.errors import SimrsError
 
 def inventory_settings(ctx: click.Context) -> tuple[Path, Any]:
     """(the inventory's absolute path, its simrs_schedule) (unit tests replace this)."""
-    gateway = base.make_gateway(ctx)
-    inv = parse_inventory(gateway.inventory())
-    primary = inv["groups"].get("simrs_primary") or sorted(inv["hostvars"])[:1]
-    hostvars = inv["hostvars"].get(primary[0], {}) if primary else {}
+    site = base.load_site(base.make_gateway(ctx))
+    hostvars = site.hostvars.get(site.hospital.primary, {})
     inventory = Path(ctx.obj.get("inventory") or base.default_inventory()).resolve()
     return inventory, hostvars.get("simrs_schedule")
 

@@ -462,8 +462,22 @@ def probe_clients(names: list[str]) -> dict[str, Probe]:
 
 
 def _ips(name: str) -> list[str]:
-    res = exec_in(name, "ip", "-4", "-o", "addr", "show", "scope", "global", check=False, timeout=10)
-    return [line.split()[3].split("/")[0] for line in res.out.splitlines() if len(line.split()) > 3]
+    """The host's IPv4 addresses. A slow podman (a loaded machine) is asked again, never read as
+    "no addresses": a status that says nobody holds the service IP must mean it."""
+    why = ""
+    for attempt in range(3):
+        try:
+            res = exec_in(name, "ip", "-4", "-o", "addr", "show", "scope", "global", check=False, timeout=20)
+        except podman.LabError as exc:  # did not answer in time
+            why = str(exc)
+        else:
+            if res.ok:
+                return [ln.split()[3].split("/")[0] for ln in res.out.splitlines() if len(ln.split()) > 3]
+            why = res.err.strip()[:200]
+        if container_state(name) != "running":
+            return []
+        time.sleep(1 + attempt)
+    raise podman.LabError(f"cannot read {name}'s addresses (podman exec failed 3 times): {why}")
 
 
 def status() -> dict:

@@ -83,6 +83,12 @@ def test_db_crash_paper_mode_then_repaired_verified_and_restored(home, healed):
     paper = notices[0]["channels"]
     for pc in ("kasir-01", "pendaftaran-01", "farmasi-01"):
         assert paper[f"screen:{pc}"]["ok"], paper
+    # Reported delivered as they were (the record of delivered notices lives beside the journal,
+    # whatever HOME is: CI runs with a HOME that is not the account's own).
+    for notice in notices:
+        assert notice["channels"]["webhook"]["ok"], notice
+        assert notice["channels"]["email"]["ok"], notice
+    assert list((home / "notify").glob("webhook-*")), "no record of the delivered webhook notices"
     # The real receivers got both notices, in order, in Bahasa Indonesia by default.
     posts = inbox("webhook")[http_before:]
     assert [p["json"]["event"] for p in posts] == ["outage_paper_mode", "restored"]

@@ -25,6 +25,20 @@ from orchestrator.procedure import Phase, replay
 from tests.unit.test_procedure import CONFIRMED
 
 CLIENTS = ("farmasi-01", "kasir-01", "pendaftaran-01")
+# A small valid inventory as ansible-inventory --list gives it (what the fake gateway answers).
+SERVER_VARS = {"simrs_service_ip": "198.18.0.10", "simrs_service_prefix": 24}
+INVENTORY = {
+    "_meta": {
+        "hostvars": {
+            "simrs-primary": {**SERVER_VARS, "simrs_mgmt_ip": "198.18.0.11", "power_driver": "podman"},
+            "simrs-standby": {**SERVER_VARS, "simrs_mgmt_ip": "198.18.0.12", "power_driver": "podman"},
+        }
+    },
+    "all": {"children": ["simrs_primary", "simrs_standby", "simrs_clients"]},
+    "simrs_primary": {"hosts": ["simrs-primary"]},
+    "simrs_standby": {"hosts": ["simrs-standby"]},
+    "simrs_clients": {"hosts": list(CLIENTS)},
+}
 
 
 class Clock:
@@ -77,7 +91,7 @@ class FakeGateway:
         return [self.run(name, **kwargs) for name, kwargs in runs]
 
     def inventory(self):
-        return {}
+        return INVENTORY
 
 
 class FakeJob:
@@ -365,28 +379,6 @@ def test_the_journal_is_append_only(tmp_path):
         db.execute("DELETE FROM events")
 
 
-def test_inventory_errors_name_what_to_fix():
-    with pytest.raises(JournalError, match="no hosts in simrs_primary"):
-        Hospital.from_inventory(
-            {
-                "all": {"children": ["simrs_clients"]},
-                "simrs_clients": {"hosts": ["a"]},
-                "_meta": {"hostvars": {}},
-            }
-        )
-    inv = {
-        "all": {"children": ["simrs_primary", "simrs_clients"]},
-        "simrs_primary": {"hosts": ["p"]},
-        "simrs_clients": {"hosts": ["a"]},
-        "_meta": {"hostvars": {"p": {"simrs_repair_window_minutes": "sixty"}}},
-    }
-    with pytest.raises(JournalError, match="simrs_repair_window_minutes must be a whole number"):
-        Hospital.from_inventory(inv)
-    inv["_meta"]["hostvars"]["p"] = {"simrs_failover_policy": "yolo"}
-    with pytest.raises(JournalError, match="simrs_failover_policy must be 'approve' or 'auto'"):
-        Hospital.from_inventory(inv)
-
-
 def test_a_role_refusing_its_settings_stops_the_incident_with_what_to_fix(tmp_path):
     refused = result(
         "triage",
@@ -665,39 +657,89 @@ def test_manual_failover_tells_the_units_first_then_runs_every_step(tmp_path):
         )
 
 
-def test_the_guard_journals_what_it_saw_in_the_failover_incident(tmp_path):
-    steps = {f"failover_{s}": [result(f"failover_{s}", step_data(s))] for s in procedure.FAILOVER_STEPS}
-    guard = result(
+def guard_seen(primary: dict, standby: dict, owners: list[str], done: tuple = ()) -> PlayResult:
+    """What playbooks/ip_guard.yml publishes: each server's own view and the PCs' ARP view."""
+    return result(
         "ip_guard",
         {
-            "localhost": {
-                "ok": True,
-                "owners": ["simrs-standby"],
-                "macs": ["aa"],
-                "expected": "simrs-standby",
-                "detail": "only simrs-standby answers for 198.18.0.10",
-            },
-            "simrs-primary": {
-                "answers": True,
-                "holds_service_ip": False,
-                "done": ["stopped the SIMRS (not the owner)"],
-            },
+            "localhost": {"ok": True, "owners": owners, "macs": [], "unknown_macs": [], "service_ip": "IP"},
+            "simrs-primary": {**primary, "done": list(done)},
+            "simrs-standby": standby,
         },
     )
-    engine, gw, _ = make(tmp_path, {"notify": [NOTIFY_OK], "ip_guard": [guard], **steps})
-    _facts, none = engine.guard()
+
+
+SERVING = {"answers": True, "holds_service_ip": True, "simrs_running": True, "serving": True}
+SILENT = {"answers": False}
+
+
+def test_the_guard_on_a_healthy_hospital_changes_nothing_whatever_an_older_failover_said(tmp_path):
+    steps = {f"failover_{s}": [result(f"failover_{s}", step_data(s))] for s in procedure.FAILOVER_STEPS}
+    healthy = guard_seen(SERVING, SILENT, ["simrs-primary"])
+    engine, gw, _ = make(tmp_path, {"notify": [NOTIFY_OK], "ip_guard": [healthy], **steps})
+    facts, none = engine.guard()
     assert none is None
-    assert gw.calls[-1][1]["extravars"] == {"ip_guard_owner": "simrs-primary"}
+    assert facts["ok"]
+    assert gw.calls[-1][1]["extravars"] == {"ip_guard_owner": "simrs-primary", "ip_guard_look_only": True}
+    # A failover that ended on the standby, later undone by hand: the primary alone serves again.
     incident_id = engine.open_failover("ops", "dead")
     engine.drive(incident_id)
-    _facts, where = engine.guard()
+    calls = len(gw.calls)
+    facts, where = engine.guard()
+    assert facts["ok"]
+    assert facts["kept"] == "simrs-primary"
+    assert len(gw.calls) == calls + 1  # it only looked
+    assert gw.calls[-1][1]["extravars"]["ip_guard_look_only"] is True
+    assert "nothing changed" in facts["notes"][0]
+    assert where == incident_id  # said in the incident the hosts contradict
+
+
+def test_the_guard_takes_the_ip_from_the_returned_primary_only_after_the_current_takeover(tmp_path):
+    steps = {f"failover_{s}": [result(f"failover_{s}", step_data(s))] for s in procedure.FAILOVER_STEPS}
+    both = guard_seen(SERVING, SERVING, ["simrs-primary", "simrs-standby"])
+    after = guard_seen(
+        {"answers": True, "holds_service_ip": False}, SERVING, ["simrs-standby"], done=("gave up",)
+    )
+    engine, gw, _ = make(tmp_path, {"notify": [NOTIFY_OK], "ip_guard": [both, after], **steps})
+    incident_id = engine.open_failover("ops", "dead")
+    engine.drive(incident_id)
+    facts, where = engine.guard()
     assert where == incident_id
-    assert gw.calls[-1][1]["extravars"] == {"ip_guard_owner": "simrs-standby"}
+    assert facts["ok"]
+    assert gw.calls[-1][1]["extravars"] == {
+        "ip_guard_owner": "simrs-standby",
+        "ip_guard_take_from": ["simrs-primary"],
+        "ip_guard_stop_on": ["simrs-primary"],
+    }
     entry = [e for e in engine.journal.events(incident_id) if e.kind == "ip_guard"][-1]
-    assert entry.data["done"] == ["stopped the SIMRS (not the owner)"]
+    assert entry.data["done"] == ["gave up"]
     assert entry.data["owners"] == ["simrs-standby"]
+    assert entry.data["before"] == {"simrs-primary": True, "simrs-standby": True}
     with pytest.raises(JournalError, match="--owner"):
         engine.guard("kasir-01")
+
+
+def test_the_guard_without_a_takeover_leaves_two_serving_owners_to_a_person(tmp_path):
+    both = guard_seen(SERVING, SERVING, ["simrs-primary", "simrs-standby"])
+    engine, gw, _ = make(tmp_path, {"ip_guard": [both]})
+    facts, where = engine.guard()
+    assert not facts["ok"]
+    assert where is None
+    assert len(gw.calls) == 1  # looked, took nothing
+    assert "--owner" in facts["notes"][0]
+
+
+def test_the_guard_refuses_during_a_failover_and_while_an_incident_is_driven(tmp_path):
+    engine, gw, _ = make(tmp_path, {"ip_guard": [guard_seen(SERVING, SILENT, ["simrs-primary"])]})
+    incident_id = engine.open_failover("ops", "dead")
+    engine.journal.append(incident_id, "approved", {"by": "ops"})  # FAILOVER, no step done yet
+    with pytest.raises(JournalError, match=f"{incident_id} is failing over"):
+        engine.guard()
+    assert gw.calls == []
+    other, _, _ = make(tmp_path / "b", {"ip_guard": [guard_seen(SERVING, SILENT, ["simrs-primary"])]})
+    opened = other.open("kasir-01")
+    with other.journal.lock(opened, "driving"), pytest.raises(JournalError, match="being driven by pid"):
+        other.guard()
 
 
 def test_a_persons_word_that_the_primary_is_off_reaches_the_fence(tmp_path):
@@ -819,7 +861,7 @@ def test_failback_needs_a_finished_failover_and_a_persons_word_then_the_primary_
             "localhost": {"verify": {"ok": True, "served_by": "simrs-primary"}},
         },
     )
-    guard = result("ip_guard", {"localhost": {"ok": True, "owners": ["simrs-primary"], "detail": "ok"}})
+    guard = guard_seen(SERVING, SILENT, ["simrs-primary"])
     engine, gw, _ = make(tmp_path, {"notify": [NOTIFY_OK], "failback": [back], "ip_guard": [guard], **steps})
     with pytest.raises(JournalError, match="no failover to undo"):
         engine.failback("ops", data_synced=True)
@@ -835,6 +877,6 @@ def test_failback_needs_a_finished_failover_and_a_persons_word_then_the_primary_
     assert gw.calls[-1][1]["extravars"] == {"failback_data_synced": True}
     assert engine.incident(incident_id).failed_back
     engine.guard()
-    assert gw.calls[-1][1]["extravars"] == {"ip_guard_owner": "simrs-primary"}  # the primary owns it again
+    assert gw.calls[-1][1]["extravars"]["ip_guard_owner"] == "simrs-primary"  # the primary owns it again
     with pytest.raises(JournalError, match="no failover to undo"):
         engine.failback("ops", data_synced=True)
