@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -26,7 +27,13 @@ from typing import Any, Protocol
 from orchestrator import interrupt, settings
 
 REPO = Path(__file__).resolve().parents[1]
-KEEP_RUNS = 200
+# A run's artifacts are for looking into a recent failure; they hold task output (patient units,
+# host names), so only the newest few are kept.
+KEEP_RUNS = 20
+# What ansible-runner leaves in a run's folder that may hold a secret: env/ (envvars, extravars,
+# settings, cmdline, passwords, ssh_key), the environment in artifacts/<id>/command, and the
+# fact cache (a host's facts carry its environment). Removed as soon as the run has ended.
+ENV_FILES = ("envvars", "extravars", "settings", "cmdline", "passwords", "ssh_key")
 # Every run has a bound (a hung podman or SSH must never wait forever) and says it still runs.
 DEFAULT_TIMEOUT_S = 900
 HEARTBEAT_S = 15
@@ -280,7 +287,8 @@ class AnsibleGateway:
         path = PLAYBOOKS / f"{playbook}.yml"
         if not path.exists():
             raise FileNotFoundError(f"no playbook {path}")
-        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.runs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.runs_dir.chmod(0o700)
         self._prune_runs()
         private = Path(
             tempfile.mkdtemp(prefix=f"{time.strftime('%Y%m%dT%H%M%S')}-{playbook}-", dir=self.runs_dir)
@@ -319,23 +327,35 @@ class AnsibleGateway:
         return [handle.wait() for handle in handles]
 
     def _prune_runs(self, keep: int = KEEP_RUNS) -> None:
-        """Keep the newest runs' artifacts (for looking into a failure), not every run forever."""
-        runs = sorted((p for p in self.runs_dir.iterdir() if p.is_dir()), key=lambda p: p.name)
+        """Keep the newest runs' artifacts (for looking into a failure), not every run forever; and
+        scrub any ended run that was not scrubbed yet (its process died before wait())."""
+        runs = sorted(
+            (p for p in self.runs_dir.iterdir() if p.is_dir() and p != self.live_dir), key=lambda p: p.name
+        )
         for old in runs[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
+        for run in runs[-keep:]:
+            if any(run.glob("artifacts/*/status")):  # written by ansible-runner when a run ends
+                scrub_run(run)
 
     def inventory(self) -> dict[str, Any]:
         """The inventory as ansible-inventory --list sees it (groups, hosts, vars)."""
         from ansible_runner import interface  # noqa: PLC0415
 
-        out, err = interface.get_inventory(
-            action="list",
-            inventories=[str(self.inventory_path)],
-            response_format="json",
-            envvars=self._env(),
-            quiet=True,
-            **({"vault_password_file": str(self.vault_password_file)} if self.vault_password_file else {}),
-        )
+        # The listing holds every variable, Vault's decrypted too, and ansible-runner keeps it (and
+        # the environment) in its private folder: one of ours (0700), removed right after, not one
+        # it would leave in /tmp.
+        vault = {"vault_password_file": str(self.vault_password_file)} if self.vault_password_file else {}
+        with tempfile.TemporaryDirectory(prefix="simrs-inventory-") as private:
+            out, err = interface.get_inventory(
+                action="list",
+                inventories=[str(self.inventory_path)],
+                response_format="json",
+                envvars=self._env(),
+                quiet=True,
+                private_data_dir=private,
+                **vault,
+            )
         if not isinstance(out, dict) or not out:
             said = _short(err or out, 500)
             if "vault" in said.lower() and ("no vault secrets" in said or "decrypt" in said.lower()):
@@ -396,9 +416,10 @@ class RunHandle:
             "since": time.strftime("%H:%M:%S"),
         }
         try:
-            self._gateway.live_dir.mkdir(parents=True, exist_ok=True)
+            self._gateway.live_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             path = self._gateway.live_dir / f"{pid}.json"
-            path.write_text(json.dumps(entry))
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+                out.write(json.dumps(entry))
             self._live = path
         except OSError:
             pass
@@ -452,6 +473,7 @@ class RunHandle:
                         "running", "", f"{self.playbook}: {task} ({took:.0f} s of at most {self.timeout} s)"
                     )
         self._finished()
+        scrub_run(Path(self._private))  # the events stay: they are read below when one was missed
         if self._runner.status == "canceled" and not self._cancel and interrupt.requested():
             parked = self.parked_before
             where = (
@@ -494,6 +516,89 @@ class RunHandle:
             published=dict(self._collector.artifact_data),
             changed=dict(self._collector.changed),
         )
+
+
+def scrub_run(private: Path) -> None:
+    """Leave no environment and no variables in an ended run's folder: env/* removed, the
+    environment dropped from artifacts/*/command (the command line stays: extravars go by file,
+    never on it), the fact cache removed; what stays is the owner's only (dirs 0700, files 0600).
+    Best effort: a file that cannot be changed is removed."""
+    for name in ENV_FILES:
+        with contextlib.suppress(FileNotFoundError):
+            (private / "env" / name).unlink()
+    for command in private.glob("artifacts/*/command"):
+        try:
+            data = json.loads(command.read_text(encoding="utf-8"))
+            kept = {k: data[k] for k in ("command", "cwd") if isinstance(data, dict) and k in data}
+            tmp = command.with_name(".command.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(kept, out)
+            tmp.replace(command)
+        except (OSError, ValueError):
+            with contextlib.suppress(OSError):
+                command.unlink()
+    for cache in private.glob("artifacts/*/fact_cache"):
+        shutil.rmtree(cache, ignore_errors=True)
+    for path in [private, *private.rglob("*")]:
+        with contextlib.suppress(OSError):
+            if path.is_symlink():
+                continue
+            path.chmod(0o700 if path.is_dir() else 0o600)
+
+
+# Inventory variables whose values are secrets, by name (a nested key counts too: notify_channels'
+# token and password); vault_* is Ansible's naming for what comes from Vault. Not a path to one.
+SECRET_VAR = re.compile(r"pass|token|secret|key|credential|^vault_", re.IGNORECASE)
+NOT_SECRET_VAR = re.compile(r"_(file|path|dir)$", re.IGNORECASE)
+
+
+def secret_values(raw: dict[str, Any], vault_password_file: Path | str | None = None) -> set[str]:
+    """The secret values in an inventory listing (ansible-inventory JSON): every text under a
+    variable whose name names a secret, and every Vault-encrypted value (decrypted with the vault
+    password file when there is one). Templates ("{{ vault_x }}") are not values: the variable
+    they name is found by its own name. For the journal, which never writes them (Journal.learn_secrets)."""
+    found: set[str] = set()
+    vault = _vault(vault_password_file or os.environ.get("ANSIBLE_VAULT_PASSWORD_FILE"))
+
+    def walk(node: Any, secret: bool) -> None:
+        if isinstance(node, dict):
+            if set(node) == {"__ansible_vault"}:
+                plain = vault(node["__ansible_vault"]) if vault else None
+                if plain:
+                    found.add(plain)
+                return
+            for key, value in node.items():
+                name = str(key)
+                walk(value, secret or bool(SECRET_VAR.search(name) and not NOT_SECRET_VAR.search(name)))
+        elif isinstance(node, list):
+            for value in node:
+                walk(value, secret)
+        elif isinstance(node, str) and secret and "{{" not in node and node.strip():
+            found.add(node)
+
+    walk(raw, False)
+    return found
+
+
+def _vault(password_file: Path | str | None) -> Callable[[str], str | None] | None:
+    """Decrypts an inline Vault value with a plain password file (not a script); None without one."""
+    if not password_file or not Path(password_file).is_file() or os.access(password_file, os.X_OK):
+        return None
+    try:
+        from ansible.parsing.vault import VaultLib, VaultSecret  # noqa: PLC0415 (slow import)
+
+        lib = VaultLib([("default", VaultSecret(Path(password_file).read_bytes().strip()))])
+    except (OSError, ImportError):
+        return None
+
+    def decrypt(ciphertext: str) -> str | None:
+        try:
+            return lib.decrypt(ciphertext).decode("utf-8", "replace")
+        except Exception:  # another vault id, a damaged value: nothing to learn
+            return None
+
+    return decrypt
 
 
 def process_start(pid: int) -> int | None:

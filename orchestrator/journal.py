@@ -23,7 +23,7 @@ import re
 import socket
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -372,18 +372,31 @@ class Event:
     data: dict[str, Any]
 
 
-def scrub(value: Any) -> Any:
-    """Drop anything that looks like a secret before it reaches the disk."""
+# A known secret shorter than this is not looked for inside text: it would blank out ordinary words.
+MIN_SECRET_LENGTH = 4
+
+
+def scrub(value: Any, secrets: Sequence[str] = ()) -> Any:
+    """Drop anything that looks like a secret before it reaches the disk: the value of a key that
+    names a secret, and every occurrence of a known secret value (``secrets``, longest first)
+    inside any text, e.g. a password quoted in a failure message or a token in a URL."""
     if isinstance(value, dict):
-        return {k: (REDACTED if SECRET_KEY.search(str(k)) else scrub(v)) for k, v in value.items()}
+        return {
+            scrub(k, secrets): (REDACTED if SECRET_KEY.search(str(k)) else scrub(v, secrets))
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
-        return [scrub(v) for v in value]
+        return [scrub(v, secrets) for v in value]
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, REDACTED)
     return value
 
 
 class Journal:
     def __init__(self, path: Path, copy_daily: bool = True) -> None:
         self.path = path
+        self.secrets: tuple[str, ...] = ()  # known secret values, longest first (learn_secrets)
         self._sound = False  # checked once before this process's first write
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._opened() as db:
@@ -405,6 +418,12 @@ class Journal:
             log.warning(
                 "no daily copy of the journal %s today: %s (run `simrs journal backup`)", self.path, exc
             )
+
+    def learn_secrets(self, values: Iterable[str]) -> None:
+        """Secret values (from the inventory) that no event may hold, wherever they appear; told
+        once by whoever builds the journal. Values shorter than MIN_SECRET_LENGTH are ignored."""
+        known = set(self.secrets) | {v for v in values if isinstance(v, str) and len(v) >= MIN_SECRET_LENGTH}
+        self.secrets = tuple(sorted(known, key=lambda v: (-len(v), v)))
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
@@ -431,7 +450,7 @@ class Journal:
     def append(
         self, incident: str, kind: str, data: dict[str, Any] | None = None, ts: float | None = None
     ) -> Event:
-        clean = scrub(data or {})
+        clean = scrub(data or {}, self.secrets)
         stamp = time.time() if ts is None else ts
         with self._opened() as db:
             if not self._sound:

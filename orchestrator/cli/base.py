@@ -19,7 +19,7 @@ import click
 from rich.console import Console
 
 from orchestrator import interrupt, inventory, settings
-from orchestrator.ansible import AnsibleGateway, InventoryError
+from orchestrator.ansible import AnsibleGateway, InventoryError, secret_values
 from orchestrator.engine import UI, Engine
 from orchestrator.errors import SimrsError
 from orchestrator.journal import Journal, JournalDamagedError, is_damage
@@ -143,10 +143,18 @@ def load_site(gateway: AnsibleGateway) -> inventory.Site:
     return inventory.load(gateway.inventory())
 
 
+def make_journal(gateway: Any, raw_inventory: dict[str, Any]) -> Journal:
+    """The journal, told the inventory's secret values (passwords, tokens, keys, Vault's), so that
+    no event ever holds one, wherever it appears. Every command that journals builds it here."""
+    journal = Journal(settings.journal_path())
+    journal.learn_secrets(secret_values(raw_inventory, getattr(gateway, "vault_password_file", None)))
+    return journal
+
+
 def make_engine(ctx: click.Context, ui: UI | None = None) -> Engine:
     gateway = make_gateway(ctx)
     site = load_site(gateway)
-    return Engine(Journal(settings.journal_path()), gateway, site.hospital, ui=ui)
+    return Engine(make_journal(gateway, site.raw), gateway, site.hospital, ui=ui)
 
 
 # ---- lab ------------------------------------------------------------------------------------

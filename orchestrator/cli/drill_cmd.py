@@ -12,7 +12,6 @@ from rich.markup import escape
 from orchestrator import drill, settings
 from orchestrator.cli import base
 from orchestrator.cli.base import handle_errors, main, out, progress
-from orchestrator.journal import Journal
 
 PHASE_WORDS = {
     "power_on": "switching the standby on",
@@ -53,7 +52,7 @@ def drill_run(ctx: click.Context, as_json: bool, lang: str, output: Path | None)
     site = base.load_site(gateway)
     hospital = site.hospital
     setup = drill.DrillSettings.from_inventory(site.raw)
-    journal = Journal(settings.journal_path())
+    journal = base.make_journal(gateway, site.raw)
     if not as_json:
         progress(f"drill on {setup.standby}, test address {setup.drill_ip} (users stay on {setup.primary})")
     drill_id, facts = drill.run(

@@ -13,7 +13,6 @@ from rich.table import Table
 from orchestrator import maintenance, settings
 from orchestrator.cli import base
 from orchestrator.cli.base import handle_errors, main, out, progress
-from orchestrator.journal import Journal
 
 STATE_STYLE = {"due": "bold red", "unknown": "yellow", "soon": "yellow", "ok": "green"}
 STATE_WORD = {"due": "DUE", "unknown": "UNKNOWN", "soon": "soon", "ok": "ok"}
@@ -60,8 +59,9 @@ def maintain_check(ctx: click.Context, notify: bool, as_json: bool) -> None:
     routine upkeep of the servers, the UPS and the generator (from `simrs maintain log`), disks and
     the UPS's own state. Journaled. Exit 0: nothing is due; 3: something needs a person."""
     gateway = base.make_gateway(ctx)
-    policy = maintenance.Policy.from_inventory(base.load_site(gateway).raw)
-    journal = Journal(settings.journal_path())
+    raw = base.load_site(gateway).raw
+    policy = maintenance.Policy.from_inventory(raw)
+    journal = base.make_journal(gateway, raw)
     items, facts = maintenance.check(
         journal,
         gateway,
@@ -110,11 +110,12 @@ def maintain_log(ctx: click.Context, what: str, hosts: tuple[str, ...], on: str 
     """Record routine maintenance that was done: server (cleaning, fans, disks), ups (battery test),
     genset (the generator's test run). `simrs maintain check` counts the next one from it."""
     gateway = base.make_gateway(ctx)
-    policy = maintenance.Policy.from_inventory(base.load_site(gateway).raw)
+    raw = base.load_site(gateway).raw
+    policy = maintenance.Policy.from_inventory(raw)
     today = _local_now().date()
     day = maintenance.parse_date(on, "--date") if on else today
     events = maintenance.record_done(
-        Journal(settings.journal_path()), policy, what, list(hosts), day, today, note, settings.operator()
+        base.make_journal(gateway, raw), policy, what, list(hosts), day, today, note, settings.operator()
     )
     for event in events:
         where = f" on {event.data['host']}" if event.data["host"] else ""
@@ -146,8 +147,9 @@ def maintain_restart(
     client PC. Refused (exit 2, nothing changed) outside the quiet times without --now, while an
     incident is open or a drill runs, when the SIMRS is not healthy now, or while a backup writes."""
     gateway = base.make_gateway(ctx)
-    policy = maintenance.Policy.from_inventory(base.load_site(gateway).raw)
-    journal = Journal(settings.journal_path())
+    raw = base.load_site(gateway).raw
+    policy = maintenance.Policy.from_inventory(raw)
+    journal = base.make_journal(gateway, raw)
     if if_due:
         up = maintenance.primary_up_seconds(gateway, policy)
         if not maintenance.restart_due(policy, up):

@@ -2,6 +2,10 @@
 
 Owns recording what arrives and nothing else: every POST (headers and body) and every e-mail
 (envelope, headers, text) becomes a record in memory and, when a file is given, one JSON line.
+Credentials are redacted before anything is kept (redact_header, redact_query): an Authorization
+header keeps its scheme and becomes `Bearer *** sha256:0123456789ab` (the first 12 hex digits of
+the credential's sha256, so a test can check which token came without the token being stored),
+secret-named query parameters become `token=***`; of an SMTP login only the login name is kept.
 Both are context managers for pytest fixtures; `python -m orchestrator.lab.receivers` runs them for
 the notify role's Molecule scenario and for trying a channel by hand:
 
@@ -21,10 +25,12 @@ import asyncio
 import contextlib
 import email
 import email.policy
+import hashlib
 import ipaddress
 import json
 import logging
 import os
+import re
 import select
 import signal
 import sys
@@ -53,6 +59,37 @@ STOP_TIMEOUT_SECONDS = 10.0
 
 log = logging.getLogger(__name__)
 
+# Header and query parameter names that carry a credential.
+SECRET_NAME = re.compile(r"auth|token|secret|pass|key|cookie|credential|signature|session", re.IGNORECASE)
+REDACTED = "***"
+SECRET_QUERY = re.compile(
+    r"(?P<name>[?&;][^=&;#\s]*(?:auth|token|secret|pass|key|credential|signature|session)[^=&;#\s]*=)"
+    r"[^&;#\s]*",
+    re.IGNORECASE,
+)
+
+
+def fingerprint(value: str) -> str:
+    """Names a credential without holding it: the first 12 hex digits of its sha256."""
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()[:12]
+
+
+def redact_header(name: str, value: str) -> str:
+    """A credential-carrying header's value as `*** sha256:...` (an Authorization header keeps
+    its scheme: `Bearer *** sha256:...`); any other header as it came."""
+    if not SECRET_NAME.search(name):
+        return value
+    scheme, sep, credential = value.strip().partition(" ")
+    if name.lower() in ("authorization", "proxy-authorization") and sep and scheme.isalpha():
+        return f"{scheme} {REDACTED} {fingerprint(credential.strip())}"
+    return f"{REDACTED} {fingerprint(value)}"
+
+
+def redact_query(text: str) -> str:
+    """Secret-named query parameters' values (token=..., api_key=...) as ***, in a path or a
+    request line; the rest unchanged."""
+    return SECRET_QUERY.sub(lambda m: m.group("name") + REDACTED, text)
+
 
 def _require_loopback(host: str) -> None:
     # Test traffic must never leave the machine: refuse anything but a loopback address.
@@ -79,7 +116,9 @@ class _Records(Generic[_Record]):
         with self._lock:
             self._items.append(item)
             if self._path is not None:
-                with self._path.open("a", encoding="utf-8") as out:
+                # Owner-only: a notice names the hospital's units and incidents.
+                fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                with os.fdopen(fd, "a", encoding="utf-8") as out:
                     out.write(json.dumps(asdict(item), ensure_ascii=False) + "\n")
 
     def all(self) -> list[_Record]:
@@ -137,8 +176,8 @@ class _HttpHandler(BaseHTTPRequestHandler):
         receiver.record(
             HttpRecord(
                 method=self.command,
-                path=self.path,
-                headers=dict(self.headers.items()),
+                path=redact_query(self.path),
+                headers={name: redact_header(name, value) for name, value in self.headers.items()},
                 body=body,
                 payload=payload,
                 status=status,
@@ -160,7 +199,7 @@ class _HttpHandler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def log_message(self, format: str, *args: Any) -> None:
-        log.debug("http %s: " + format, self.address_string(), *args)
+        log.debug("http %s: " + format, self.address_string(), *(redact_query(str(a)) for a in args))
 
 
 class HttpReceiver:
@@ -273,8 +312,9 @@ class _MailHandler:
                 mail_from=envelope.mail_from or "",
                 rcpt_tos=list(envelope.rcpt_tos),
                 subject=str(message.get("Subject", "")),
-                headers={name: str(value) for name, value in message.items()},
+                headers={name: redact_header(name, str(value)) for name, value in message.items()},
                 text=text,
+                # The login name only: the password is checked in _authenticate and never kept.
                 auth_login=session.auth_data if session.authenticated else None,
                 received_at=_now(),
             )

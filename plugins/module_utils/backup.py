@@ -38,7 +38,23 @@ SET_RE = re.compile(r"^(?P<stamp>\d{8}T\d{6}Z)-(?P<method>dump|physical)$")
 # Dot-directories are never read as sets: a set being written, or one being deleted.
 HIDDEN_RE = re.compile(r"^\.(?P<name>\d{8}T\d{6}Z-(?:dump|physical))\.(?P<kind>partial|deleting)$")
 CHUNK = 1 << 20
-OPENSSL_ENC = ["openssl", "enc", "-aes-256-cbc", "-pbkdf2", "-salt", "-pass", "env:SIMRS_BACKUP_KEY"]
+# The passphrase follows as ["-pass", "fd:N"] (key_pipe): never on a command line or in an environment.
+OPENSSL_ENC = ["openssl", "enc", "-aes-256-cbc", "-pbkdf2", "-salt"]
+
+
+@contextlib.contextmanager
+def key_pipe(key: str) -> Iterator[int]:
+    """A pipe holding the passphrase for openssl's -pass fd:N. Yields N (give it in pass_fds; the
+    low-priority prefix commands keep it open for openssl); this process's end is closed on leaving."""
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, key.encode() + b"\n")  # one line, far below a pipe's buffer
+    finally:
+        os.close(write_end)
+    try:
+        yield read_end
+    finally:
+        os.close(read_end)
 
 
 class BackupError(Exception):
@@ -454,7 +470,8 @@ class StreamWriter:
             )
             thread.daemon = True
             thread.start()
-            size, digest = self._write_out(dest, last.stdout)
+            with last.stdout:  # closed once read, or the pipe's end stays open until collected
+                size, digest = self._write_out(dest, last.stdout)
             thread.join()
             chain.check(errors)
         except BaseException:
@@ -475,8 +492,16 @@ class StreamWriter:
             )
         if self.key:
             stdin = stages[-1].stdout if stages else subprocess.PIPE
-            env = {**os.environ, "SIMRS_BACKUP_KEY": self.key}
-            stages.append(chain.start("openssl", OPENSSL_ENC, stdin=stdin, stdout=subprocess.PIPE, env=env))
+            with key_pipe(self.key) as key_fd:
+                stages.append(
+                    chain.start(
+                        "openssl",
+                        [*OPENSSL_ENC, "-pass", f"fd:{key_fd}"],
+                        stdin=stdin,
+                        stdout=subprocess.PIPE,
+                        pass_fds=(key_fd,),
+                    )
+                )
             if len(stages) > 1:
                 stages[0].stdout.close()  # openssl owns it now: zstd sees EPIPE if openssl dies
         return stages[0], stages[-1]

@@ -30,7 +30,8 @@ is the task's failure message. Steps:
 
 Only the standard library and the MariaDB command-line tools are used: they are on every MariaDB
 server. The data file may be encrypted (openssl enc -aes-256-cbc -pbkdf2); the passphrase comes
-in the environment (SIMRS_RESTORE_KEY), never on a command line or in the output.
+as the module's no_log option encryption_key (set_key) and reaches openssl through a pipe
+(-pass fd:N): never on a command line, in an environment or in the output.
 """
 
 # S608: every statement here is built from names checked by ident() (plain identifiers, quoted
@@ -62,7 +63,8 @@ if TYPE_CHECKING:
 SET_NAME = re.compile(r"^(\d{8}T\d{6}Z)-([a-z]+)$")
 BINLOG_NAME = re.compile(r"^(.+)\.(\d{6})$")
 IDENT = re.compile(r"^[A-Za-z0-9_]{1,64}$")
-KEY_ENV = "SIMRS_RESTORE_KEY"
+# Decrypts what backup.py's OPENSSL_ENC wrote; the passphrase comes by -pass fd:N (key_pipe).
+OPENSSL_DEC = ["openssl", "enc", "-d", "-aes-256-cbc", "-pbkdf2"]
 # Not datetime.UTC: the standby's Python may be older than 3.11 (this code needs 3.9).
 UTC = dt.timezone.utc
 # Reads of a set's files (4 MiB: few system calls, and far below any pipe's or cache's size).
@@ -81,6 +83,36 @@ HEADER = re.compile(
 
 class StepError(Exception):
     """A step that cannot go on; its message is the operator's explanation."""
+
+
+# The passphrase of encrypted sets, set once by the module from its no_log option (set_key).
+_KEY = {"value": ""}
+
+
+def set_key(value: str | None) -> None:
+    """Remember the passphrase of encrypted sets for this step (the module's no_log option)."""
+    _KEY["value"] = value or ""
+
+
+def have_key() -> bool:
+    return bool(_KEY["value"])
+
+
+@contextlib.contextmanager
+def key_pipe() -> Iterator[int]:
+    """A pipe holding the passphrase for openssl's -pass fd:N: the key is in neither argv nor any
+    environment. Yields N (give it in pass_fds); the parent's end is closed on leaving (the child
+    keeps its own copy)."""
+    read_end, write_end = os.pipe()
+    try:
+        # One line, far below a pipe's buffer: the write never blocks.
+        os.write(write_end, _KEY["value"].encode() + b"\n")
+    finally:
+        os.close(write_end)
+    try:
+        yield read_end
+    finally:
+        os.close(read_end)
 
 
 def now_utc() -> dt.datetime:
@@ -487,15 +519,16 @@ def open_stream(path: Path, encrypted: bool, expect: dict[str, Any] | None = Non
     procs: list[subprocess.Popen] = []
     source: Any = None
     if encrypted:
-        if not os.environ.get(KEY_ENV):
+        if not have_key():
             raise StepError("the set is encrypted and no restore_encryption_key was given")
-        dec = subprocess.Popen(
-            ["openssl", "enc", "-d", "-aes-256-cbc", "-pbkdf2", "-pass", f"env:{KEY_ENV}"]
-            + ([] if expect else ["-in", str(path)]),
-            stdin=subprocess.PIPE if expect else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
+        with key_pipe() as key_fd:
+            dec = subprocess.Popen(
+                [*OPENSSL_DEC, "-pass", f"fd:{key_fd}"] + ([] if expect else ["-in", str(path)]),
+                stdin=subprocess.PIPE if expect else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=(key_fd,),
+            )
         procs.append(dec)
         source = dec.stdout
     zstd = subprocess.Popen(
@@ -781,17 +814,20 @@ def plain_binlog(path: Path, scratch: Path) -> tuple[Path | None, str | None]:
             return None, f"{path.name} does not match its .sha256 (corrupt)"
     if not path.name.endswith(".enc"):
         return path, None
-    if not os.environ.get(KEY_ENV):
+    if not have_key():
         return None, f"{path.name} is encrypted and no restore_encryption_key was given"
     scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
     plain = scratch / path.name.removesuffix(".enc")
-    with os.fdopen(os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
-        proc = subprocess.run(
-            ["openssl", "enc", "-d", "-aes-256-cbc", "-pbkdf2", "-pass", f"env:{KEY_ENV}", "-in", str(path)],
-            stdout=out,
-            stderr=subprocess.PIPE,
-            check=False,
-        )
+    # Nested, not one parenthesized with: the standby's Python may be 3.9.
+    with os.fdopen(os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:  # noqa: SIM117
+        with key_pipe() as key_fd:
+            proc = subprocess.run(
+                [*OPENSSL_DEC, "-pass", f"fd:{key_fd}", "-in", str(path)],
+                stdout=out,
+                stderr=subprocess.PIPE,
+                check=False,
+                pass_fds=(key_fd,),
+            )
     if proc.returncode != 0:
         plain.unlink(missing_ok=True)
         return (

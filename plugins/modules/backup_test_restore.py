@@ -108,6 +108,7 @@ from ansible_collections.simrs.downtime.plugins.module_utils.backup import (
     count_rows,
     free_bytes,
     human_bytes,
+    key_pipe,
     last_visit,
     low_priority,
     quote_ident,
@@ -133,14 +134,14 @@ def decode_chain(
             raise CannotTestError(
                 "the set is encrypted: give backup_encryption_key (from Vault) to test-restore it"
             )
-        with open(os.path.join(errdir, "openssl.err"), "wb") as err:
+        with open(os.path.join(errdir, "openssl.err"), "wb") as err, key_pipe(key) as key_fd:
             procs.append(
                 subprocess.Popen(
-                    [*prefix, *OPENSSL_ENC, "-d", "-in", path],
+                    [*prefix, *OPENSSL_ENC, "-d", "-pass", f"fd:{key_fd}", "-in", path],
                     stdout=subprocess.PIPE,
                     stderr=err,
                     stdin=subprocess.DEVNULL,
-                    env={**os.environ, "SIMRS_BACKUP_KEY": key},
+                    pass_fds=(key_fd,),
                 )
             )
     with open(os.path.join(errdir, "zstd.err"), "wb") as err:

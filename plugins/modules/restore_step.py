@@ -25,8 +25,9 @@ description:
 - A step that cannot go on fails with the operator's explanation as its message and leaves the
   live data as the step describes (a fresh copy is removed, a switched folder is switched back by
   the role's next step).
-- The passphrase of an encrypted set comes in the environment (SIMRS_RESTORE_KEY), never as a
-  parameter.
+- The passphrase of an encrypted set comes in O(encryption_key) (no_log), never in the task's
+  environment (that would put it on the host's command line and in sudo's log); openssl reads it
+  from a pipe.
 - Not in check mode, except with the task's check_mode false (the read-only steps scan and state).
 version_added: 0.1.0
 author:
@@ -42,6 +43,11 @@ options:
     description: The step's parameters (paths, databases, the MariaDB tools' commands, ...).
     type: dict
     required: true
+  encryption_key:
+    description: The passphrase of an encrypted set (steps load, unpack, replay, accounts). Keep it in
+      Ansible Vault. Never logged.
+    type: str
+    default: ""
 attributes:
   check_mode:
     support: none
@@ -74,7 +80,7 @@ out:
 import json
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.simrs.downtime.plugins.module_utils.restore import STEPS, StepError
+from ansible_collections.simrs.downtime.plugins.module_utils.restore import STEPS, StepError, set_key
 
 
 def main() -> None:
@@ -82,9 +88,11 @@ def main() -> None:
         argument_spec={
             "step": {"type": "str", "required": True, "choices": sorted(STEPS)},
             "params": {"type": "dict", "required": True},
+            "encryption_key": {"type": "str", "default": "", "no_log": True},
         },
         supports_check_mode=False,
     )
+    set_key(module.params["encryption_key"])
     try:
         out = STEPS[module.params["step"]](module.params["params"])
     except StepError as exc:

@@ -22,8 +22,11 @@ from orchestrator.lab.receivers import (
     STATE_FILE,
     HttpReceiver,
     SmtpReceiver,
+    fingerprint,
     process_running,
     read_records,
+    redact_header,
+    redact_query,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -74,12 +77,13 @@ def test_http_receiver_records_a_json_post_with_its_headers(http_receiver: HttpR
     [record] = http_receiver.requests
     assert record.method == "POST"
     assert record.path == "/hook"
-    assert record.headers["Authorization"] == "Bearer test-token"
+    assert record.headers["Authorization"] == f"Bearer *** {fingerprint('test-token')}"
     assert record.payload == {"event": "outage_paper_mode", "text": "SIMRS tidak dapat digunakan"}
     assert record.status == 200
     [line] = read_records(tmp_path / HTTP_RECORDS)
     assert line["payload"]["event"] == "outage_paper_mode"
-    assert line["headers"]["Authorization"] == "Bearer test-token"
+    assert line["headers"]["Authorization"] == f"Bearer *** {fingerprint('test-token')}"
+    assert "test-token" not in (tmp_path / HTTP_RECORDS).read_text()
 
 
 def test_http_receiver_keeps_a_body_that_is_not_json(http_receiver: HttpReceiver):
@@ -213,7 +217,10 @@ def test_cli_runs_both_receivers_in_the_background_and_stops_them(tmp_path: Path
     assert stopped.returncode == 0, stopped.stderr
     assert not (tmp_path / STATE_FILE).exists()
     [request] = read_records(tmp_path / HTTP_RECORDS)
-    assert (request["payload"], request["headers"]["Authorization"]) == ({"event": "restored"}, "Bearer t")
+    assert (request["payload"], request["headers"]["Authorization"]) == (
+        {"event": "restored"},
+        f"Bearer *** {fingerprint('t')}",
+    )
     [message] = read_records(tmp_path / SMTP_RECORDS)
     assert (message["subject"], message["rcpt_tos"]) == ("SIMRS normal kembali", ["it@rs.test"])
     assert not process_running(state["pid"])
@@ -282,6 +289,8 @@ def test_cli_takes_smtp_credentials_from_the_environment(tmp_path: Path, monkeyp
 
     assert [m["auth_login"] for m in read_records(tmp_path / SMTP_RECORDS)] == ["notify"]
     assert "env-secret" not in started.stdout + started.stderr
+    for path in tmp_path.iterdir():  # records, state and log: the password is in none of them
+        assert "env-secret" not in path.read_text(errors="replace"), path
 
 
 @pytest.mark.parametrize(
@@ -304,3 +313,47 @@ def test_cli_rejects_incomplete_options(args: list[str], message: str):
 
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def test_credentials_in_headers_and_query_strings_are_not_stored(http_receiver: HttpReceiver, tmp_path: Path):
+    token, key = "hook-Token-31337", "api-Key-2718"  # throwaway values for this test
+    status, _ = post(
+        http_receiver.port,
+        f"/hook?channel=it&token={token}&api_key={key}&lang=id",
+        b"{}",
+        {
+            "Authorization": f"Bearer {token}",
+            "X-Api-Key": key,
+            "Cookie": f"session={token}",
+            "X-SIMRS-Event": "outage_paper_mode",
+        },
+    )
+    assert status == 200
+    [record] = http_receiver.requests
+    assert record.path == "/hook?channel=it&token=***&api_key=***&lang=id"
+    assert record.headers["Authorization"] == f"Bearer *** {fingerprint(token)}"
+    assert record.headers["X-Api-Key"] == f"*** {fingerprint(key)}"
+    assert record.headers["Cookie"].startswith("*** sha256:")
+    assert record.headers["X-SIMRS-Event"] == "outage_paper_mode"
+    stored = (tmp_path / HTTP_RECORDS).read_text()
+    assert oct((tmp_path / HTTP_RECORDS).stat().st_mode & 0o777) == "0o600"
+    assert token not in stored
+    assert key not in stored
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "kept"),
+    [
+        ("Authorization", "Basic bm90aWZ5OnMzY3JldA==", "Basic *** " + fingerprint("bm90aWZ5OnMzY3JldA==")),
+        ("authorization", "opaque-credential", "*** " + fingerprint("opaque-credential")),
+        ("Content-Type", "application/json", "application/json"),
+        ("Keep-Alive", "timeout=5", "timeout=5"),
+    ],
+)
+def test_redact_header(name: str, value: str, kept: str):
+    assert redact_header(name, value) == kept
+
+
+def test_redact_query_leaves_ordinary_parameters():
+    assert redact_query("POST /h?a=1&password=x&b=2 HTTP/1.1") == "POST /h?a=1&password=***&b=2 HTTP/1.1"
+    assert redact_query("/plain/path") == "/plain/path"
