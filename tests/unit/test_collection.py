@@ -1,0 +1,98 @@
+"""Where the collection is (checkout or installed wheel), `simrs --version`, `python -m orchestrator`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from orchestrator import collection
+from orchestrator.cli import main
+from orchestrator.errors import SimrsError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def no_collection_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SIMRS_COLLECTIONS_PATH", raising=False)
+    monkeypatch.delenv("ANSIBLE_COLLECTIONS_PATH", raising=False)
+
+
+def test_a_checkout_is_its_own_collection(no_collection_env: None) -> None:
+    found = collection.locate()
+    assert found.checkout
+    assert found.root == REPO
+    assert found.playbooks == REPO / "playbooks"
+    env = found.env()
+    assert env["ANSIBLE_CONFIG"] == str(REPO / "ansible.cfg")
+    assert env["ANSIBLE_ROLES_PATH"] == str(REPO / "roles")
+    assert env["ANSIBLE_COLLECTIONS_PATH"].split(os.pathsep)[0] == str(REPO / ".collections")
+
+
+def test_an_installed_copy_wins_over_the_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_collection_env: None
+) -> None:
+    root = tmp_path / "ansible_collections" / "simrs" / "downtime"
+    (root / "playbooks").mkdir(parents=True)
+    (root / "galaxy.yml").write_text("namespace: simrs\nname: downtime\nversion: 9.8.7\n")
+    monkeypatch.setattr(collection, "INSTALLED", tmp_path)
+    found = collection.locate()
+    assert not found.checkout
+    assert found.root == root
+    assert found.version() == "9.8.7"
+    assert found.collections_path()[0] == tmp_path
+    assert found.env()["ANSIBLE_CONFIG"] == str(root / "ansible.cfg")
+
+
+def test_extra_collections_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    found = collection.locate()
+    monkeypatch.delenv("SIMRS_COLLECTIONS_PATH", raising=False)
+    monkeypatch.setenv("ANSIBLE_COLLECTIONS_PATH", f"/opt/a{os.pathsep}/opt/b")
+    assert found.collections_path()[1:] == [Path("/opt/a"), Path("/opt/b")]
+    monkeypatch.setenv("SIMRS_COLLECTIONS_PATH", "/opt/simrs")  # wins over Ansible's own variable
+    assert found.collections_path()[1:] == [Path("/opt/simrs")]
+    monkeypatch.delenv("SIMRS_COLLECTIONS_PATH")
+    monkeypatch.delenv("ANSIBLE_COLLECTIONS_PATH")
+    assert found.collections_path()[1:] == [Path(p).expanduser() for p in collection.ANSIBLE_DEFAULT_PATHS]
+
+
+def test_no_collection_anywhere_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(collection, "INSTALLED", tmp_path / "none")
+    monkeypatch.setattr(collection, "CHECKOUT", tmp_path)
+    with pytest.raises(SimrsError, match="neither in this installation"):
+        collection.locate()
+
+
+def test_version_names_simrs_the_collection_and_ansible_core() -> None:
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("simrs 0.")
+    galaxy_version = collection.locate().version()
+    assert lines[1] == f"simrs.downtime {galaxy_version} ({REPO})"
+    assert lines[2].startswith("ansible-core 2.19.")
+
+
+def test_python_dash_m_orchestrator_is_simrs(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "--version"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert out.splitlines()[0].startswith("simrs ")
+    helped = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert helped.startswith("Usage: simrs ")
