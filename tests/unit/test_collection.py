@@ -96,3 +96,29 @@ def test_python_dash_m_orchestrator_is_simrs(tmp_path: Path) -> None:
         timeout=60,
     ).stdout
     assert helped.startswith("Usage: simrs ")
+
+
+def test_the_gateway_runs_ansible_with_the_located_collection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_collection_env: None
+) -> None:
+    from orchestrator.ansible import AnsibleGateway  # noqa: PLC0415
+
+    root = tmp_path / "ansible_collections" / "simrs" / "downtime"
+    (root / "playbooks").mkdir(parents=True)
+    (root / "galaxy.yml").write_text("version: 1.2.3\n")
+    monkeypatch.setattr(collection, "INSTALLED", tmp_path)
+    monkeypatch.setenv("SIMRS_COLLECTIONS_PATH", "/opt/extra")
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text("all: {}\n")
+    env = AnsibleGateway(inventory, tmp_path / "runs")._env()
+    assert env["ANSIBLE_CONFIG"] == str(root / "ansible.cfg")
+    assert env["ANSIBLE_ROLES_PATH"] == str(root / "roles")
+    assert env["ANSIBLE_COLLECTIONS_PATH"] == f"{tmp_path}{os.pathsep}/opt/extra"
+    with pytest.raises(FileNotFoundError, match=str(root / "playbooks" / "nope.yml")):
+        AnsibleGateway(inventory, tmp_path / "runs").start("nope")
+
+
+def test_the_commands_do_not_import_the_labs_mail_server() -> None:
+    """aiosmtpd is the extra 'lab': a hospital's install has no need of it."""
+    code = "import sys; import orchestrator.cli; assert 'aiosmtpd' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
