@@ -122,3 +122,17 @@ def test_the_commands_do_not_import_the_labs_mail_server() -> None:
     """aiosmtpd is the extra 'lab': a hospital's install has no need of it."""
     code = "import sys; import orchestrator.cli; assert 'aiosmtpd' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_requires_ansible_is_the_tested_ansible_core() -> None:
+    """meta/runtime.yml promises the ansible-core versions pyproject.toml installs and CI tests."""
+    import re  # noqa: PLC0415
+    import tomllib  # noqa: PLC0415
+
+    import yaml  # noqa: PLC0415
+
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    core = next(d for d in deps if d.startswith("ansible-core"))
+    low, high = re.fullmatch(r"ansible-core>=(\d+\.\d+),<(\d+\.\d+)", core).groups()
+    runtime = yaml.safe_load((REPO / "meta" / "runtime.yml").read_text())
+    assert runtime["requires_ansible"] == f">={low}.0,<{high}.0"
