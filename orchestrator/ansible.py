@@ -24,9 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from orchestrator import interrupt, settings
+from orchestrator import collection, interrupt, settings
 
-REPO = Path(__file__).resolve().parents[1]
 # A run's artifacts are for looking into a recent failure; they hold task output (patient units,
 # host names), so only the newest few are kept.
 KEEP_RUNS = 20
@@ -37,7 +36,6 @@ ENV_FILES = ("envvars", "extravars", "settings", "cmdline", "passwords", "ssh_ke
 # Every run has a bound (a hung podman or SSH must never wait forever) and says it still runs.
 DEFAULT_TIMEOUT_S = 900
 HEARTBEAT_S = 15
-PLAYBOOKS = REPO / "playbooks"
 
 Progress = Callable[[str, str, str], None]  # (kind, host, text): cheap, never blocks
 
@@ -213,17 +211,17 @@ class AnsibleGateway:
         either way (the paths below are environment variables, which win over any ansible.cfg)."""
         folder = self.inventory_path if self.inventory_path.is_dir() else self.inventory_path.parent
         own = folder / "ansible.cfg"
-        return own if own.is_file() else REPO / "ansible.cfg"
+        return own if own.is_file() else collection.locate().ansible_cfg
 
     def _env(self) -> dict[str, str]:
         venv_bin = str(Path(sys.executable).parent)
         env = {
+            # The collections path and the roles: the checkout's or the installed copy's.
+            **collection.locate().env(),
             "ANSIBLE_CONFIG": str(self.config),
             # One state directory for the orchestrator and the roles it runs (the notify role's
             # record of delivered notices lives beside the journal, whatever HOME is).
             "SIMRS_STATE_DIR": str(settings.state_home()),
-            "ANSIBLE_COLLECTIONS_PATH": str(REPO / ".collections"),
-            "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
             # ansible-runner finds ansible-playbook on PATH: ours first.
             "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
             "ANSIBLE_PYTHON_INTERPRETER": "auto_silent",
@@ -284,7 +282,8 @@ class AnsibleGateway:
 
         timeout = timeout or DEFAULT_TIMEOUT_S
 
-        path = PLAYBOOKS / f"{playbook}.yml"
+        playbooks = collection.locate().playbooks
+        path = playbooks / f"{playbook}.yml"
         if not path.exists():
             raise FileNotFoundError(f"no playbook {path}")
         self.runs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -302,7 +301,7 @@ class AnsibleGateway:
         env["ANSIBLE_CALLBACKS_ENABLED"] = ",".join([*callbacks, "simrs.downtime.boundary"])
         thread, runner = ansible_runner.run_async(
             private_data_dir=str(private),
-            project_dir=str(PLAYBOOKS),
+            project_dir=str(playbooks),
             playbook=str(path),
             inventory=str(self.inventory_path),
             limit=",".join(limit) if limit else None,

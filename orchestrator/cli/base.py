@@ -20,6 +20,7 @@ from rich.console import Console
 
 from orchestrator import interrupt, inventory, settings
 from orchestrator.ansible import AnsibleGateway, InventoryError, secret_values
+from orchestrator.cli.version import version_option
 from orchestrator.engine import UI, Engine
 from orchestrator.errors import SimrsError
 from orchestrator.journal import Journal, JournalDamagedError, is_damage
@@ -91,6 +92,7 @@ def progress(msg: str) -> None:
     "(default: $SIMRS_VAULT_PASSWORD_FILE, else the inventory's own ansible.cfg).",
 )
 @click.option("--ask-vault-pass", is_flag=True, help="Ask for the Ansible Vault password.")
+@version_option
 @click.pass_context
 def main(
     ctx: click.Context, inventory: Path | None, vault_password_file: Path | None, ask_vault_pass: bool

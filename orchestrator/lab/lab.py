@@ -378,8 +378,11 @@ def start_receivers() -> None:
     inbox_dir().mkdir(parents=True, exist_ok=True)
     res = _receivers("--http-port", str(WEBHOOK_PORT), "--smtp-port", str(SMTP_PORT), "--background")
     if res.returncode != 0:
+        hint = ""
+        if "No module named 'aiosmtpd'" in res.stderr:
+            hint = " (the lab needs the extra 'lab': pip install 'simrs-downtime[lab]')"
         raise LabError(
-            f"the lab's message gateway and mail server did not start: {res.stderr.strip()[-400:]}"
+            f"the lab's message gateway and mail server did not start{hint}: {res.stderr.strip()[-400:]}"
         )
 
 

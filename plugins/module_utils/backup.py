@@ -57,6 +57,10 @@ def key_pipe(key: str) -> Iterator[int]:
         os.close(read_end)
 
 
+# Not datetime.UTC (3.11): the servers' Python may be 3.9 (Debian 11), see plugins/ruff.toml.
+UTC = dt.timezone.utc
+
+
 class BackupError(Exception):
     """A failure an operator can act on; the message says what to do."""
 
@@ -66,19 +70,19 @@ class DiskFullError(BackupError):
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    return dt.datetime.now(UTC)
 
 
 def iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_stamp(stamp: str) -> dt.datetime:
-    return dt.datetime.strptime(stamp, STAMP_FORMAT).replace(tzinfo=dt.UTC)
+    return dt.datetime.strptime(stamp, STAMP_FORMAT).replace(tzinfo=UTC)
 
 
 def parse_iso(text: str) -> dt.datetime:
-    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 def source_dir(mount_point: str, host: str) -> str:
@@ -634,5 +638,9 @@ def last_visit(databases: list[str], table: str, socket: str = "", defaults_file
                 defaults_file,
                 socket,
             )
-            return dict(zip(LAST_VISIT_COLUMNS, rows[0], strict=True)) if rows else None
+            if not rows:
+                return None
+            if len(rows[0]) != len(LAST_VISIT_COLUMNS):  # zip(strict=True) is 3.10+
+                raise BackupError(f"{db}.{table}: the newest visit has {len(rows[0])} columns, not 3")
+            return dict(zip(LAST_VISIT_COLUMNS, rows[0]))
     return None

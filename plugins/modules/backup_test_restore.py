@@ -232,7 +232,7 @@ def restore_dump(
         thread.start()
         thread.join()
         names = (["openssl"] if len(decoders) == 2 else []) + ["zstd"]
-        finish([*zip(names, decoders, strict=True), ("mariadb", loader)], errdir)
+        finish([*zip(names, decoders), ("mariadb", loader)], errdir)
         if errors:
             raise BackupError(f"feeding the dump to mariadb failed: {errors[0]}")
         scratch = count_rows(list(mapping.values()), defaults_file=p["defaults_file"])
@@ -271,7 +271,7 @@ def restore_physical(
             )
         decoders[-1].stdout.close()
         names = (["openssl"] if len(decoders) == 2 else []) + ["zstd"]
-        finish([*zip(names, decoders, strict=True), ("mbstream", unpack)], errdir)
+        finish([*zip(names, decoders), ("mbstream", unpack)], errdir)
         with scratch_server(target, prefix=prefix) as socket:
             rows = count_rows(manifest["databases"], socket=socket)
             visit = last_visit(manifest["databases"], p["last_visit_table"], socket=socket)

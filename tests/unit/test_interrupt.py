@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import ansible, interrupt
+from orchestrator import ansible, collection, interrupt
 from orchestrator import engine as engine_mod
 from orchestrator.ansible import AnsibleGateway, process_start
 from orchestrator.journal import JournalError
@@ -53,7 +53,8 @@ def fresh_interrupt():
 def gateway(tmp_path, monkeypatch):
     books = tmp_path / "playbooks"
     books.mkdir()
-    monkeypatch.setattr(ansible, "PLAYBOOKS", books)
+    # The test's playbooks; the collection (roles, callbacks, ansible.cfg) stays the checkout's.
+    monkeypatch.setattr(collection.Collection, "playbooks", property(lambda _self: books))
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(
         "all:\n  hosts:\n    localhost:\n      ansible_python_interpreter: " + sys.executable + "\n"
