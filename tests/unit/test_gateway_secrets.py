@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator import ansible as gateway_module
+from orchestrator import collection
 from orchestrator.ansible import AnsibleGateway
 
 EXTRA_SECRET = "extravar-Secret-4711"  # noqa: S105 (throwaway values made up for this test)
@@ -45,7 +46,7 @@ def gateway(tmp_path, monkeypatch) -> AnsibleGateway:
         "all:\n  hosts:\n    localhost:\n      ansible_connection: local\n"
         "      ansible_python_interpreter: '{{ ansible_playbook_python }}'\n"
     )
-    monkeypatch.setattr(gateway_module, "PLAYBOOKS", playbooks)
+    monkeypatch.setattr(collection.Collection, "playbooks", property(lambda _self: playbooks))
     return AnsibleGateway(inventory, tmp_path / "runs", envvars={"PROBE_ENV_SECRET": ENV_SECRET})
 
 
