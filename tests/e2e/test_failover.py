@@ -51,6 +51,17 @@ def workload_record() -> list[dict]:
     return [r for r in lab_mod.workload_record(lab_mod.LabSpec()) if "no_rawat" in r]
 
 
+def assert_no_half_restore() -> None:
+    """A restore that was cut off (SIGKILL, Ctrl-C) left no scratch database on the standby."""
+    dbs = subprocess.run(
+        ["podman", "exec", "simrs-standby", "mariadb", "-N", "-e", "SHOW DATABASES"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert not [d for d in dbs if "__restore" in d], dbs
+
+
 def served_by() -> dict[str, str | None]:
     return {name: c.get("served_by") for name, c in clients(status()).items()}
 
@@ -224,13 +235,7 @@ def test_killed_at_every_failover_step_and_a_dead_standby_still_end_verified(hom
     assert view["phase"] == "RESOLVED"
     assert view["failover"]["done"] == list(procedure.FAILOVER_STEPS)
     # No restore on top of a partial one: a restore that was cut off left nothing behind.
-    dbs = subprocess.run(
-        ["podman", "exec", "simrs-standby", "mariadb", "-N", "-e", "SHOW DATABASES"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    assert not [d for d in dbs if "__restore" in d], dbs
+    assert_no_half_restore()
     assert status()["service_ip_owners"] == ["simrs-standby"]
     assert set(served_by().values()) == {"simrs-standby"}
     # Never two runs of a step at once: after each kill, the next step began only once the killed
