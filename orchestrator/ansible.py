@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from orchestrator import collection, interrupt, settings
+from orchestrator import journal as journal_mod
 
 # A run's artifacts are for looking into a recent failure; they hold task output (patient units,
 # host names), so only the newest few are kept.
@@ -241,6 +242,10 @@ class AnsibleGateway:
     # session), so whoever drives the same incident next waits for it (never two at once).
 
     @property
+    def _folder_mode(self) -> int:
+        return 0o2770 if journal_mod.shared(self.runs_dir.parent) else 0o700
+
+    @property
     def live_dir(self) -> Path:
         return self.runs_dir / "live"
 
@@ -286,8 +291,12 @@ class AnsibleGateway:
         path = playbooks / f"{playbook}.yml"
         if not path.exists():
             raise FileNotFoundError(f"no playbook {path}")
-        self.runs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.runs_dir.chmod(0o700)
+        # Each run's folder is its operator's own (0700); in a site state shared through the group
+        # simrs, the runs folder and the live-run registry are the group's, so that whoever drives
+        # an incident next sees a run another operator left behind.
+        self.runs_dir.mkdir(mode=self._folder_mode, parents=True, exist_ok=True)
+        with contextlib.suppress(PermissionError):  # another operator's folder: already set
+            self.runs_dir.chmod(self._folder_mode)
         self._prune_runs()
         private = Path(
             tempfile.mkdtemp(prefix=f"{time.strftime('%Y%m%dT%H%M%S')}-{playbook}-", dir=self.runs_dir)
@@ -415,9 +424,10 @@ class RunHandle:
             "since": time.strftime("%H:%M:%S"),
         }
         try:
-            self._gateway.live_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._gateway.live_dir.mkdir(mode=self._gateway._folder_mode, parents=True, exist_ok=True)
             path = self._gateway.live_dir / f"{pid}.json"
-            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+            mode = 0o660 if self._gateway._folder_mode != 0o700 else 0o600
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "w") as out:
                 out.write(json.dumps(entry))
             self._live = path
         except OSError:

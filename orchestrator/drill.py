@@ -233,19 +233,20 @@ def run(
         "wait for it to finish. Nothing was changed."
     )
     with journal.lock_or_refuse(LOCK, "running a drill", refusal):
-        inc = active_incident(journal)
-        if inc is not None:
-            raise DrillError(
-                f"REFUSED: incident {inc.id} is open ({inc.phase}): the standby may be needed for it. "
-                f"Finish it first (`simrs incident status {inc.id}`), then drill. Nothing was changed."
+        with journal.exclusive("starting a drill"):  # no incident opened in between
+            inc = active_incident(journal)
+            if inc is not None:
+                raise DrillError(
+                    f"REFUSED: incident {inc.id} is open ({inc.phase}): the standby may be needed for it. "
+                    f"Finish it first (`simrs incident status {inc.id}`), then drill. Nothing was changed."
+                )
+            drill_id = journal.new_drill_id(now())
+            journal.append(
+                drill_id,
+                "drill_started",
+                {"standby": settings.standby, "drill_ip": settings.drill_ip, "by": by},
+                ts=now(),
             )
-        drill_id = journal.new_drill_id(now())
-        journal.append(
-            drill_id,
-            "drill_started",
-            {"standby": settings.standby, "drill_ip": settings.drill_ip, "by": by},
-            ts=now(),
-        )
         result = gateway.run("drill", progress=progress, timeout=DRILL_TIMEOUT_S)
         facts = drill_facts(result, settings)
         journal.append(drill_id, "drill_finished", facts, ts=now())

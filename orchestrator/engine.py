@@ -400,29 +400,29 @@ class Engine:
                 " ..." if len(self.hospital.clients) > 10 else ""
             )
             raise JournalError(f"{reporter!r} is not a client PC in the inventory (simrs_clients: {shown})")
-        active = self.active_incident()
-        if active is not None:
-            raise JournalError(
-                f"incident {active.id} (reported by {active.reporter}) is still open, in "
-                f"{active.phase}: resume it with `simrs incident resume {active.id}` or close it "
-                f"with `simrs incident close {active.id} --cause TEXT`"
-            )
-        now = self.now()
-        incident_id = self.journal.new_incident_id(now)
-        self.journal.append(
-            incident_id,
-            "opened",
-            {
-                "reporter": reporter,
-                "note": note,
-                "window_s": window_s if window_s is not None else self.hospital.repair_window_minutes * 60,
-                "failover": failover or self.hospital.failover_policy,
-                "prestage": self.hospital.prestage
-                if prestage is None
-                else (prestage and bool(self.hospital.standby)),
-            },
-            ts=now,
-        )
+        opened = {
+            "reporter": reporter,
+            "note": note,
+            "window_s": window_s if window_s is not None else self.hospital.repair_window_minutes * 60,
+            "failover": failover or self.hospital.failover_policy,
+            "prestage": self.hospital.prestage
+            if prestage is None
+            else (prestage and bool(self.hospital.standby)),
+        }
+        # Checked, numbered and written while holding the whole journal: two operators (or a timer)
+        # opening at once get one incident and a clear refusal, never two incidents or one id twice.
+        self.active_incident()  # a damaged journal stops here, before anything is created
+        with self.journal.exclusive("opening an incident"):
+            active = self.active_incident()
+            if active is not None:
+                raise JournalError(
+                    f"incident {active.id} (reported by {active.reporter}) is still open, in "
+                    f"{active.phase}: resume it with `simrs incident resume {active.id}` or close it "
+                    f"with `simrs incident close {active.id} --cause TEXT`"
+                )
+            now = self.now()
+            incident_id = self.journal.new_incident_id(now)
+            self.journal.append(incident_id, "opened", opened, ts=now)
         return incident_id
 
     def open_failover(self, by: str, reason: str) -> str:
@@ -434,27 +434,30 @@ class Engine:
             raise JournalError(
                 "say why the SIMRS moves to the standby: --reason TEXT (it goes into the report)"
             )
-        active = self.active_incident()
-        if active is not None:
-            raise JournalError(
-                f"incident {active.id} is open, in {active.phase}: use `simrs incident failover-now "
-                f"{active.id} --reason ...` (repair window) or `simrs incident approve {active.id}` instead"
+        self.active_incident()  # a damaged journal stops here, before anything is created
+        with self.journal.exclusive("opening a failover"):
+            active = self.active_incident()
+            if active is not None:
+                raise JournalError(
+                    f"incident {active.id} is open, in {active.phase}: use `simrs incident "
+                    f"failover-now {active.id} --reason ...` (repair window) or "
+                    f"`simrs incident approve {active.id}` instead"
+                )
+            now = self.now()
+            incident_id = self.journal.new_incident_id(now)
+            self.journal.append(
+                incident_id,
+                "opened",
+                {
+                    "reporter": f"operator:{by}",
+                    "note": reason,
+                    "window_s": 0,
+                    "failover": "approve",
+                    "manual_failover": {"by": by, "reason": reason},
+                },
+                ts=now,
             )
-        now = self.now()
-        incident_id = self.journal.new_incident_id(now)
-        self.journal.append(
-            incident_id,
-            "opened",
-            {
-                "reporter": f"operator:{by}",
-                "note": reason,
-                "window_s": 0,
-                "failover": "approve",
-                "manual_failover": {"by": by, "reason": reason},
-            },
-            ts=now,
-        )
-        self.journal.append(incident_id, "approved", {"by": by}, ts=now)
+            self.journal.append(incident_id, "approved", {"by": by}, ts=now)
         return incident_id
 
     def drive(self, incident_id: str) -> Incident:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import grp
 import json
 import logging
 import os
@@ -393,6 +394,17 @@ def scrub(value: Any, secrets: Sequence[str] = ()) -> Any:
     return value
 
 
+SHARED_GROUP = "simrs"  # the operators' group of a site state shared by every operator and timer
+
+
+def shared(folder: Path) -> bool:
+    """Whether ``folder`` is a site state shared through the group simrs (files 0660, folders 2770)."""
+    try:
+        return folder.stat().st_gid == grp.getgrnam(SHARED_GROUP).gr_gid
+    except (KeyError, OSError):
+        return False
+
+
 class Journal:
     def __init__(self, path: Path, copy_daily: bool = True) -> None:
         self.path = path
@@ -401,8 +413,11 @@ class Journal:
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._opened() as db:
             db.executescript(SCHEMA)
+        self.shared = shared(path.parent)
         with contextlib.suppress(OSError):
-            path.chmod(0o600)  # incident notes can name patients' units and staff
+            # Incident notes can name patients' units and staff: the site's operators only (SQLite
+            # gives its -wal and -shm files the same mode).
+            path.chmod(0o660 if self.shared else 0o600)
         if copy_daily:
             self._copy_daily()
 
@@ -509,13 +524,41 @@ class Journal:
             raise refusal from None
         return held
 
+    def _lock_file(self, name: str) -> Any:
+        lock_dir = self.path.parent / "locks"
+        lock_dir.mkdir(parents=True, exist_ok=True, mode=0o2770 if self.shared else 0o700)
+        path = lock_dir / f"{name}.lock"
+        handle = path.open("a+")
+        if self.shared:
+            with contextlib.suppress(OSError):  # another operator's file: theirs to set
+                path.chmod(0o660)
+        return handle
+
+    @contextlib.contextmanager
+    def exclusive(self, purpose: str, wait_s: float = 30.0) -> Iterator[None]:
+        """The whole journal for a moment (checking that no incident is open, allocating the next
+        id and writing its first event): two operators opening at once never share an id."""
+        handle = self._lock_file("JOURNAL")
+        deadline = time.monotonic() + wait_s
+        try:
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise JournalError(
+                            f"the journal {self.path} stayed busy for {wait_s:.0f} s ({purpose}): try again"
+                        ) from None
+                    time.sleep(0.05)
+            yield
+        finally:
+            handle.close()
+
     @contextlib.contextmanager
     def lock(self, incident: str, purpose: str) -> Iterator[None]:
         """Hold the incident for this process, or say who holds it."""
-        lock_dir = self.path.parent / "locks"
-        lock_dir.mkdir(parents=True, exist_ok=True)
-        path = lock_dir / f"{incident}.lock"
-        handle = path.open("a+")
+        handle = self._lock_file(incident)
         try:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -148,6 +148,7 @@ def load_site(gateway: AnsibleGateway) -> inventory.Site:
 def make_journal(gateway: Any, raw_inventory: dict[str, Any]) -> Journal:
     """The journal, told the inventory's secret values (passwords, tokens, keys, Vault's), so that
     no event ever holds one, wherever it appears. Every command that journals builds it here."""
+    settings.prepare_state()
     journal = Journal(settings.journal_path())
     journal.learn_secrets(secret_values(raw_inventory, getattr(gateway, "vault_password_file", None)))
     return journal
