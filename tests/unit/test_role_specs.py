@@ -42,7 +42,8 @@ def test_the_check_finds_a_default_nobody_documents(tmp_path):
     (role / "meta").mkdir()
     (role / "defaults" / "main.yml").write_text("demo_role_a: 1\ndemo_role_b: 2\n")
     (role / "meta" / "argument_specs.yml").write_text(
-        "argument_specs:\n  main:\n    options:\n      demo_role_a: {type: int}\n      demo_role_c: {type: int}\n"
+        "argument_specs:\n  main:\n    options:\n"
+        "      demo_role_a: {type: int}\n      demo_role_c: {type: int}\n"
     )
     with pytest.raises(AssertionError, match="defaults no entry point documents"):
         test_defaults_and_argument_specs_name_the_same_variables(role)
