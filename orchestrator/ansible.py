@@ -12,9 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shutil
-import signal
 import sys
 import tempfile
 import threading
@@ -26,14 +24,11 @@ from typing import Any, Protocol
 
 from orchestrator import collection, interrupt, settings
 from orchestrator import journal as journal_mod
+from orchestrator.runs import end_group, group_members, process_start, scrub_run
 
 # A run's artifacts are for looking into a recent failure; they hold task output (patient units,
 # host names), so only the newest few are kept.
 KEEP_RUNS = 20
-# What ansible-runner leaves in a run's folder that may hold a secret: env/ (envvars, extravars,
-# settings, cmdline, passwords, ssh_key), the environment in artifacts/<id>/command, and the
-# fact cache (a host's facts carry its environment). Removed as soon as the run has ended.
-ENV_FILES = ("envvars", "extravars", "settings", "cmdline", "passwords", "ssh_key")
 # Every run has a bound (a hung podman or SSH must never wait forever) and says it still runs.
 DEFAULT_TIMEOUT_S = 900
 HEARTBEAT_S = 15
@@ -525,130 +520,6 @@ class RunHandle:
             published=dict(self._collector.artifact_data),
             changed=dict(self._collector.changed),
         )
-
-
-def scrub_run(private: Path) -> None:
-    """Leave no environment and no variables in an ended run's folder: env/* removed, the
-    environment dropped from artifacts/*/command (the command line stays: extravars go by file,
-    never on it), the fact cache removed; what stays is the owner's only (dirs 0700, files 0600).
-    Best effort: a file that cannot be changed is removed."""
-    for name in ENV_FILES:
-        with contextlib.suppress(FileNotFoundError):
-            (private / "env" / name).unlink()
-    for command in private.glob("artifacts/*/command"):
-        try:
-            data = json.loads(command.read_text(encoding="utf-8"))
-            kept = {k: data[k] for k in ("command", "cwd") if isinstance(data, dict) and k in data}
-            tmp = command.with_name(".command.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(kept, out)
-            tmp.replace(command)
-        except (OSError, ValueError):
-            with contextlib.suppress(OSError):
-                command.unlink()
-    for cache in private.glob("artifacts/*/fact_cache"):
-        shutil.rmtree(cache, ignore_errors=True)
-    for path in [private, *private.rglob("*")]:
-        with contextlib.suppress(OSError):
-            if path.is_symlink():
-                continue
-            path.chmod(0o700 if path.is_dir() else 0o600)
-
-
-# Inventory variables whose values are secrets, by name (a nested key counts too: notify_channels'
-# token and password); vault_* is Ansible's naming for what comes from Vault. Not a path to one.
-SECRET_VAR = re.compile(r"pass|token|secret|key|credential|^vault_", re.IGNORECASE)
-NOT_SECRET_VAR = re.compile(r"_(file|path|dir)$", re.IGNORECASE)
-
-
-def secret_values(raw: dict[str, Any], vault_password_file: Path | str | None = None) -> set[str]:
-    """The secret values in an inventory listing (ansible-inventory JSON): every text under a
-    variable whose name names a secret, and every Vault-encrypted value (decrypted with the vault
-    password file when there is one). Templates ("{{ vault_x }}") are not values: the variable
-    they name is found by its own name. For the journal, which never writes them (Journal.learn_secrets)."""
-    found: set[str] = set()
-    vault = _vault(vault_password_file or os.environ.get("ANSIBLE_VAULT_PASSWORD_FILE"))
-
-    def walk(node: Any, secret: bool) -> None:
-        if isinstance(node, dict):
-            if set(node) == {"__ansible_vault"}:
-                plain = vault(node["__ansible_vault"]) if vault else None
-                if plain:
-                    found.add(plain)
-                return
-            for key, value in node.items():
-                name = str(key)
-                walk(value, secret or bool(SECRET_VAR.search(name) and not NOT_SECRET_VAR.search(name)))
-        elif isinstance(node, list):
-            for value in node:
-                walk(value, secret)
-        elif isinstance(node, str) and secret and "{{" not in node and node.strip():
-            found.add(node)
-
-    walk(raw, False)
-    return found
-
-
-def _vault(password_file: Path | str | None) -> Callable[[str], str | None] | None:
-    """Decrypts an inline Vault value with a plain password file (not a script); None without one."""
-    if not password_file or not Path(password_file).is_file() or os.access(password_file, os.X_OK):
-        return None
-    try:
-        from ansible.parsing.vault import VaultLib, VaultSecret  # noqa: PLC0415 (slow import)
-
-        lib = VaultLib([("default", VaultSecret(Path(password_file).read_bytes().strip()))])
-    except (OSError, ImportError):
-        return None
-
-    def decrypt(ciphertext: str) -> str | None:
-        try:
-            return lib.decrypt(ciphertext).decode("utf-8", "replace")
-        except Exception:  # another vault id, a damaged value: nothing to learn
-            return None
-
-    return decrypt
-
-
-def process_start(pid: int) -> int | None:
-    """The process's start time (clock ticks since boot, /proc/PID/stat field 22), or None when
-    there is no such process: with the pid it names one process, never a later one with its pid."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[-1].split()
-    return int(fields[19]) if len(fields) > 19 and fields[0] != "Z" else None
-
-
-def group_members(pgid: int, since: int | None) -> list[int]:
-    """The processes of a run's process group (ansible-playbook leads its own group: its workers
-    and their podman/ssh children finish the task in flight after it died) that started no earlier
-    than the run itself (``since``: its start time), so that a reused number is never mistaken."""
-    if pgid <= 1 or since is None:
-        return []
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[-1].split()
-        except OSError:
-            continue
-        if len(fields) > 19 and fields[0] != "Z" and int(fields[2]) == pgid and int(fields[19]) >= since:
-            members.append(int(stat.parent.name))
-    return members
-
-
-def end_group(pgid: int, since: int | None, grace: float = 10.0) -> None:
-    """End what is left of a run: SIGTERM to its processes, SIGKILL after ``grace`` seconds."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in group_members(pgid, since):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, sig)
-        deadline = time.monotonic() + grace
-        while group_members(pgid, since) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if not group_members(pgid, since):
-            return
 
 
 def parse_inventory(raw: dict[str, Any]) -> dict[str, Any]:

@@ -19,12 +19,13 @@ import click
 from rich.console import Console
 
 from orchestrator import interrupt, inventory, settings
-from orchestrator.ansible import AnsibleGateway, InventoryError, secret_values
+from orchestrator.ansible import AnsibleGateway, InventoryError
 from orchestrator.cli.version import version_option
 from orchestrator.engine import UI, Engine
 from orchestrator.errors import SimrsError
 from orchestrator.journal import Journal, JournalDamagedError, is_damage
 from orchestrator.lab import lab, podman
+from orchestrator.secrets import secret_values
 
 # Not a terminal (a log, CI, a pipe): wide enough that host names and commands are never cut.
 out = Console(width=None if sys.stdout.isatty() else 140)

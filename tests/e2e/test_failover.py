@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 
 from orchestrator import procedure
-from orchestrator.ansible import AnsibleGateway, PlayResult, process_start
+from orchestrator.ansible import AnsibleGateway, PlayResult
 from orchestrator.journal import Journal
 from orchestrator.lab import lab as lab_mod
 from orchestrator.lab import podman
+from orchestrator.runs import process_start
 from tests.e2e.conftest import REPO, SIMRS, clients, simrs, simrs_json, status
 
 

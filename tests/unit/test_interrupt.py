@@ -17,9 +17,10 @@ import pytest
 
 from orchestrator import ansible, collection, interrupt
 from orchestrator import engine as engine_mod
-from orchestrator.ansible import AnsibleGateway, process_start
+from orchestrator.ansible import AnsibleGateway
 from orchestrator.journal import JournalError
 from orchestrator.procedure import Phase
+from orchestrator.runs import group_members, process_start
 from tests.unit.test_engine import make, outage_script, result
 
 PLAYBOOK = """\
@@ -186,7 +187,7 @@ def test_the_gateway_ends_a_left_run_group_and_all(gateway):
     gw.end_run(entry)
     leader.wait(timeout=20)
     assert gw.live_runs("INC-9") == []
-    assert ansible.group_members(leader.pid, entry["pid_start"]) == []  # the child sleep too
+    assert group_members(leader.pid, entry["pid_start"]) == []  # the child sleep too
 
 
 def test_the_engine_waits_for_an_earlier_run_of_the_incident(tmp_path):

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from orchestrator import settings
-from orchestrator.ansible import AnsibleGateway, secret_values
+from orchestrator.ansible import AnsibleGateway
 from orchestrator.cli import base
 from orchestrator.journal import MIN_SECRET_LENGTH, Journal, scrub
+from orchestrator.secrets import secret_values
 
 REPO = Path(__file__).resolve().parents[2]
 DB_PASSWORD = "db-Pass-9931"  # noqa: S105 (throwaway values made up for this test)
