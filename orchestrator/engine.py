@@ -528,7 +528,10 @@ class Engine:
         what may be half done, read who holds the service IP (bounded), and say how to go on."""
         job, self._prestage_job = self._prestage_job, None
         if job is not None:
-            job.cancel()
+            # The pre-staging parks at its next task like any run (a second Ctrl-C kills it): a
+            # restore is never cut in the middle of a step on a first Ctrl-C.
+            if interrupt.forced():
+                job.cancel()
             with contextlib.suppress(interrupt.Interrupted):
                 job.wait()
         inc = self.incident(incident_id)
@@ -573,8 +576,10 @@ class Engine:
         """Who holds the service IP and whether the standby is on, read from the servers in what is
         left of about 10 s after the signal (nothing after a second Ctrl-C)."""
         if interrupt.forced():
-            return {"error": "not read (forced stop): look with `simrs guard --json` once it is quiet"}
-        budget = max(3, int(9.5 - interrupt.waited()))
+            return {"error": "not read (forced stop): `simrs incident resume` reads the hosts first"}
+        budget = int(8.5 - interrupt.waited())
+        if budget < 3:
+            return {"error": "not read in time after the stop: `simrs incident resume` reads the hosts first"}
         h = self.hospital
         hosts = [x for x in (h.primary, h.standby, "localhost") if x]
         try:

@@ -23,7 +23,7 @@ from orchestrator.errors import SimrsError
 
 # How long a first Ctrl-C waits for the running playbook to reach its next task before it is
 # cancelled where it is (a second Ctrl-C does not wait at all).
-GRACE_SECONDS = 6.0
+GRACE_SECONDS = 5.0
 
 _requested = threading.Event()
 _forced = threading.Event()
