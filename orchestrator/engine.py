@@ -270,8 +270,7 @@ TAKEOVER_MILESTONES = {
     "Publish what was restored": "restore",
     "Publish the service IP's state": "ip_takeover",
     "Publish the SIMRS service's state": "start",
-    "Publish the admin machine's verdict": "verify",
-    "Publish each client's verdict": "verify",
+    "Publish each machine's verdict": "verify",
 }
 # What each step waits for in failover.yml (one after the other, in FAILOVER_STEPS' order): a
 # step's duration runs from the latest end among these (the run's start for the first).

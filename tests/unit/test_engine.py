@@ -894,11 +894,11 @@ def test_each_takeover_step_is_journaled_with_its_seconds_when_it_ends(tmp_path)
         (4.5, "simrs-standby", "Publish what was restored"),
         (5.0, "simrs-standby", "Publish the service IP's state"),
         (5.5, "simrs-standby", "Publish the SIMRS service's state"),
-        (6.0, "localhost", "Publish the admin machine's verdict"),
-        (6.5, "kasir-01", "Publish each client's verdict"),
-        (6.5, "kasir-01", "Publish each client's verdict"),  # a repeated event counts once
-        (7.0, "farmasi-01", "Publish each client's verdict"),
-        (8.0, "pendaftaran-01", "Publish each client's verdict"),
+        (6.0, "localhost", "Publish each machine's verdict"),
+        (6.5, "kasir-01", "Publish each machine's verdict"),
+        (6.5, "kasir-01", "Publish each machine's verdict"),  # a repeated event counts once
+        (7.0, "farmasi-01", "Publish each machine's verdict"),
+        (8.0, "pendaftaran-01", "Publish each machine's verdict"),
     ]
 
     scripted = gw.run
