@@ -272,10 +272,16 @@ TAKEOVER_MILESTONES = {
     "Publish the SIMRS service's state": "start",
     "Publish each machine's verdict": "verify",
 }
-# What each step waits for in failover.yml (one after the other, in FAILOVER_STEPS' order): a
-# step's duration runs from the latest end among these (the run's start for the first).
+# What each step waits for in failover.yml (the fence runs beside the standby's own steps; the
+# service IP moves only after both): a step's duration runs from the latest end among these (the
+# run's start for the first ones).
 TAKEOVER_AFTER: dict[str, tuple[str, ...]] = {
-    step: procedure.FAILOVER_STEPS[:i][-1:] for i, step in enumerate(procedure.FAILOVER_STEPS)
+    "fence": (),
+    "power_on": (),
+    "restore": ("power_on",),
+    "start": ("restore",),
+    "ip_takeover": ("fence", "start"),
+    "verify": ("ip_takeover",),
 }
 
 

@@ -889,11 +889,11 @@ def test_each_takeover_step_is_journaled_with_its_seconds_when_it_ends(tmp_path)
     incident_id = engine.open("kasir-01")
     seen_live: list[list[str]] = []
     milestones = [
+        (1.0, "simrs-standby", "Publish the standby's power state"),
+        (2.0, "simrs-standby", "Publish what was restored"),
         (2.5, "simrs-primary", "Publish how the primary was fenced"),
-        (3.5, "simrs-standby", "Publish the standby's power state"),
-        (4.5, "simrs-standby", "Publish what was restored"),
+        (3.0, "simrs-standby", "Publish the SIMRS service's state"),
         (5.0, "simrs-standby", "Publish the service IP's state"),
-        (5.5, "simrs-standby", "Publish the SIMRS service's state"),
         (6.0, "localhost", "Publish each machine's verdict"),
         (6.5, "kasir-01", "Publish each machine's verdict"),
         (6.5, "kasir-01", "Publish each machine's verdict"),  # a repeated event counts once
@@ -929,12 +929,12 @@ def test_each_takeover_step_is_journaled_with_its_seconds_when_it_ends(tmp_path)
     events = engine.journal.events(incident_id)
     live = [e.data for e in events if e.kind == "takeover_step"]
     assert live == [
-        {"step": "fence", "seconds": 2.5},  # from the run's start
         {"step": "power_on", "seconds": 1.0},
         {"step": "restore", "seconds": 1.0},
-        {"step": "ip_takeover", "seconds": 0.5},
-        {"step": "start", "seconds": 0.5},
-        {"step": "verify", "seconds": 2.5},  # the last PC
+        {"step": "fence", "seconds": 2.5},  # from the run's start: beside the standby's steps
+        {"step": "start", "seconds": 1.0},
+        {"step": "ip_takeover", "seconds": 2.0},  # after both the fence and the start
+        {"step": "verify", "seconds": 3.0},  # the last PC
     ]
     # Journaled while the run went on, not at its end.
     assert seen_live[0].count("takeover_step") == 1
