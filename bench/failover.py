@@ -186,7 +186,32 @@ def prestaged(patients: int) -> dict:
         "first_pc": (run_start - approved + pcs["first"]["seconds"]) if pcs else None,
         "last_pc": (run_start - approved + pcs["last"]["seconds"]) if pcs else None,
         "wall": wall,
+        "slowest": slowest_tasks(home / "runs", "failover"),
     }
+
+
+def slowest_tasks(runs: Path, playbook: str, top: int = 12) -> list[tuple[float, str, str]]:
+    """The newest run's slowest tasks (seconds from its start to its last host's end; the hosts of one
+    task run at once): where the time of a run goes, from the runner's event timestamps."""
+    run = sorted(runs.glob(f"*-{playbook}-*"))[-1]
+    events = sorted(
+        (json.loads(p.read_text()) for p in run.glob("artifacts/*/job_events/*.json")),
+        key=lambda e: e["counter"],
+    )
+    began: dict[str, tuple[datetime, str, str]] = {}
+    ended: dict[str, datetime] = {}
+    for ev in events:
+        data = ev.get("event_data", {})
+        uuid = data.get("task_uuid", "")
+        at = datetime.fromisoformat(ev["created"])
+        if ev["event"] == "playbook_on_task_start" and uuid not in began:
+            began[uuid] = (at, data.get("task", ""), data.get("play", ""))
+        elif ev["event"].startswith("runner_on_") and uuid in began:
+            ended[uuid] = max(ended.get(uuid, at), at)
+    spent = [
+        ((ended[u] - t).total_seconds(), task, play) for u, (t, task, play) in began.items() if u in ended
+    ]
+    return sorted(spent, reverse=True)[:top]
 
 
 def timed_runs(fn, patients: int, runs: int, first: list[bool]) -> list[dict]:
@@ -318,6 +343,9 @@ def main() -> None:
             rows,
             list(range(3, len(head))),
         )
+        print("\nThe last takeover run's slowest tasks (seconds, task start to its last host's end):")
+        for spent, task, play in pres[-1]["slowest"]:
+            print(f"  {spent:5.1f}  {task[:70]:70}  ({play[:50]})")
 
 
 if __name__ == "__main__":
