@@ -233,10 +233,23 @@ def guard_facts(result: PlayResult) -> dict[str, Any]:
     }
 
 
-def takeover_facts(result: PlayResult) -> list[dict[str, Any]]:
+def takeover_facts(result: PlayResult, steps: TakeoverSteps | None = None) -> list[dict[str, Any]]:
     """Each step's fact from one run of playbooks/failover.yml (the pre-staged takeover), in order,
     up to the step that failed. A step's playbook publishes only once its roles succeeded (verify
-    publishes, then fails the hosts whose check did not pass)."""
+    publishes, then fails the hosts whose check did not pass). With the run's live clock, each fact
+    carries its step's seconds, and verify the first and the last client verified."""
+    facts = _takeover_facts(result)
+    if steps is None:
+        return facts
+    for fact in facts:
+        if fact["step"] in steps.ended:
+            fact["seconds"] = steps.seconds(fact["step"])
+        if fact["step"] == "verify":
+            fact["clients_verified"] = steps.clients_verified(fact["hosts"])
+    return facts
+
+
+def _takeover_facts(result: PlayResult) -> list[dict[str, Any]]:
     facts = []
     for step in procedure.FAILOVER_STEPS:
         published = result.published.get(f"simrs_failover_{step}")
@@ -250,6 +263,79 @@ def takeover_facts(result: PlayResult) -> list[dict[str, Any]]:
         if not facts[-1]["ok"]:
             break
     return facts
+
+
+# The takeover's steps end when failover.yml publishes their result: the task that publishes is
+# each step's milestone, seen live in the run's events (the facts themselves come at its end).
+TAKEOVER_MILESTONES = {
+    "Publish how the primary was fenced": "fence",
+    "Publish the standby's power state": "power_on",
+    "Publish what was restored": "restore",
+    "Publish the service IP's state": "ip_takeover",
+    "Publish the SIMRS service's state": "start",
+    "Publish each machine's verdict": "verify",
+}
+# What each step waits for in failover.yml (the fence runs beside the standby's own steps; the
+# service IP moves only after both): a step's duration runs from the latest end among these (the
+# run's start for the first ones).
+TAKEOVER_AFTER: dict[str, tuple[str, ...]] = {
+    "fence": (),
+    "power_on": (),
+    "restore": ("power_on",),
+    "start": ("restore",),
+    "ip_takeover": ("fence", "start"),
+    "verify": ("ip_takeover",),
+}
+
+
+class TakeoverSteps:
+    """The live clock of one takeover run: each step's end as its milestone task finishes, so every
+    step is journaled with its own duration when it ends, not when the whole run ends. verify ends
+    when the admin machine and every client published their verdict; the first and the last
+    client's times are kept (the first PC that works again, and the last)."""
+
+    def __init__(
+        self, clients: tuple[str, ...], now: Callable[[], float], on_step: Callable[..., None]
+    ) -> None:
+        self.clients = clients
+        self.now = now
+        self.on_step = on_step
+        self.began = now()
+        self.ended: dict[str, float] = {}
+        self.verified: dict[str, float] = {}  # host (localhost: the admin machine) -> when it published
+
+    def progress(self, kind: str, host: str, task: str) -> None:
+        step = TAKEOVER_MILESTONES.get(task)
+        if kind != "runner_on_ok" or step is None or step in self.ended:
+            return
+        at = self.now()
+        if step == "verify":
+            self.verified.setdefault(host, at)
+            if not {"localhost", *self.clients} <= set(self.verified):
+                return
+        self.ended[step] = at
+        self.on_step(step, self.seconds(step), at)
+
+    def seconds(self, step: str) -> float:
+        after = [self.ended[s] for s in TAKEOVER_AFTER.get(step, ()) if s in self.ended]
+        since = max(after, default=self.began)
+        return round(self.ended[step] - since, 2)
+
+    def clients_verified(self, published: dict[str, Any]) -> dict[str, Any]:
+        """The first and the last client whose verdict was ok, in seconds from the run's start."""
+        ok = sorted(
+            (at, h)
+            for h, at in self.verified.items()
+            if h in self.clients and (published.get(h) or {}).get("ok")
+        )
+        if not ok:
+            return {}
+        return {
+            "first": {"host": ok[0][1], "seconds": round(ok[0][0] - self.began, 2)},
+            "last": {"host": ok[-1][1], "seconds": round(ok[-1][0] - self.began, 2)},
+            "ok": len(ok),
+            "of": len(self.clients),
+        }
 
 
 def failover_plan(result: PlayResult, h: Hospital) -> dict[str, Any]:
@@ -712,13 +798,28 @@ class Engine:
         elif action.kind == "failover_takeover":
             # A step's refusal (no disk, the standby holds nothing to restore, someone else answers
             # for the IP) is where the failover stops for a person, not an inventory error.
-            result = self._run(
-                "failover",
-                extravars=failover_extravars("all", inc),
-                timeout=FAILOVER_STEP_TIMEOUT_S,
+            # Each step is journaled (takeover_step, with its seconds) the moment it ends; its
+            # facts (failover_step) when the run ends.
+            def on_step(step: str, seconds: float, at: float) -> None:
+                self.journal.append(inc.id, "takeover_step", {"step": step, "seconds": seconds}, ts=at)
+                self.ui.fact("takeover_step", {"step": step, "seconds": seconds})
+
+            steps = TakeoverSteps(h.clients, self.now, on_step)
+
+            def progress(kind: str, host: str, task: str) -> None:
+                steps.progress(kind, host, task)
+                self.ui.event(kind, host, task)
+
+            result = self._check(
+                self.gateway.run(
+                    "failover",
+                    progress=progress,
+                    extravars=failover_extravars("all", inc),
+                    timeout=FAILOVER_STEP_TIMEOUT_S,
+                ),
                 refusal_is_a_fact=True,
             )
-            for fact in takeover_facts(result):
+            for fact in takeover_facts(result, steps):
                 self._fact(inc.id, "failover_step", self._name_the_other_owner(fact))
         elif action.kind == "failover_step":
             result = self._run(

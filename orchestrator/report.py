@@ -132,6 +132,9 @@ STEP_TEXT = {
         "start": "menjalankan SIMRS di server cadangan",
         "verify": "menguji SIMRS dari komputer admin dan semua komputer klien",
         "takeover": "pengambilalihan oleh server cadangan yang sudah siap (semua langkah)",
+        "within": "  di dalamnya: {}",
+        "first_pc": "  PC pertama berfungsi lagi ({}), sejak awal pengambilalihan",
+        "last_pc": "  PC terakhir berfungsi lagi ({}), sejak awal pengambilalihan",
         "prestage": "menyiapkan server cadangan selama jendela perbaikan",
     },
     "en": {
@@ -142,6 +145,9 @@ STEP_TEXT = {
         "start": "start the SIMRS on the standby",
         "verify": "test the SIMRS from the admin machine and every client PC",
         "takeover": "takeover by the pre-staged standby (every step)",
+        "within": "  of which: {}",
+        "first_pc": "  first PC working again ({}), from the takeover's start",
+        "last_pc": "  last PC working again ({}), from the takeover's start",
         "prestage": "prepare the standby during the repair window",
     },
 }
@@ -380,6 +386,8 @@ def failover_summary(events: list[Event], inc: procedure.Incident, lang: str) ->
     started: Event | None = None
     prestage_started: Event | None = None  # runs beside the other actions
     standby = "-"
+    within: list[tuple[str, float, bool]] = []  # the takeover's steps, journaled while it ran
+    takeover_row: int | None = None
     for ev in events:
         if ev.kind == "action_started":
             started = ev
@@ -392,12 +400,28 @@ def failover_summary(events: list[Event], inc: procedure.Incident, lang: str) ->
                     (STEP_TEXT[lang]["prestage"], round(ev.ts - prestage_started.ts), bool(ev.data.get("ok")))
                 )
                 prestage_started = None
+        elif ev.kind == "takeover_step":
+            # Journaled live as each step of the takeover ended, with its own duration.
+            step = STEP_TEXT[lang].get(ev.data.get("step", "?"), ev.data.get("step", "?"))
+            within.append((STEP_TEXT[lang]["within"].format(step), round(ev.data.get("seconds", 0), 1), True))
         elif ev.kind == "failover_step" and started is not None:
             action = started.data.get("action")
             key = "takeover" if action == "failover_takeover" else ev.data.get("step", "?")
-            if action == "failover_takeover" and rows and rows[-1][0] == STEP_TEXT[lang]["takeover"]:
-                continue  # one run, one row
+            if action == "failover_takeover" and takeover_row is not None:
+                rows[takeover_row] = (
+                    *rows[takeover_row][:2],
+                    rows[takeover_row][2] and bool(ev.data.get("ok")),
+                )
+                pcs = ev.data.get("clients_verified") or {}
+                for which in ("first", "last") if pcs else ():
+                    label = STEP_TEXT[lang][f"{which}_pc"].format(pcs[which]["host"])
+                    rows.append((label, round(pcs[which]["seconds"], 1), True))
+                continue  # one run, one row (and its steps)
             rows.append((STEP_TEXT[lang].get(key, key), round(ev.ts - started.ts), bool(ev.data.get("ok"))))
+            if action == "failover_takeover":
+                takeover_row = len(rows) - 1
+                rows.extend(within)
+            within = []
             if action != "failover_takeover":
                 started = None
     anchor = restore.get("rpo_anchor") or {}

@@ -77,9 +77,19 @@ class RichUI:
             self._say(f"  standby {mark}: {data.get('detail', '')}")
         elif kind == "standby_cold":
             self._say(f"  standby {'switched off' if data['ok'] else 'NOT switched off'}: {data['detail']}")
+        elif kind == "takeover_step":  # live, as each step of the takeover ends
+            self._say(f"  {data['step']}: ended after {data['seconds']:.1f} s")
         elif kind == "failover_step":
             mark = "[green]done[/]" if data["ok"] else "[red]STOPPED[/]"
-            self._say(f"  {data['step']}: {mark} {data['detail'][:200]}")
+            took = f" ({data['seconds']:.1f} s)" if "seconds" in data else ""
+            self._say(f"  {data['step']}: {mark}{took} {data['detail'][:200]}")
+            pcs = data.get("clients_verified") or {}
+            if pcs:
+                first, last = pcs["first"], pcs["last"]
+                self._say(
+                    f"  PCs working again: {pcs['ok']} of {pcs['of']}, the first ({first['host']}) after "
+                    f"{first['seconds']:.1f} s, the last ({last['host']}) after {last['seconds']:.1f} s"
+                )
         elif kind == "notice":
             chans = ", ".join(f"{k} {'ok' if v['ok'] else 'FAILED'}" for k, v in data["channels"].items())
             self._say(f"  notice {data['event']}: {chans or 'no channels configured'}")
@@ -132,7 +142,13 @@ def failover_view(inc: Incident) -> dict | None:
     ):
         return None
     steps = {
-        step: {"ok": f.get("ok"), "detail": f.get("detail", "")} for step, f in inc.failover_facts.items()
+        step: {
+            "ok": f.get("ok"),
+            "detail": f.get("detail", ""),
+            # The takeover of a ready standby times each of its steps (and the first and last PC).
+            **{k: f[k] for k in ("seconds", "clients_verified") if k in f},
+        }
+        for step, f in inc.failover_facts.items()
     }
     restore = inc.restored
     return {
@@ -152,7 +168,8 @@ def render_failover(fo: dict) -> None:
     for step in procedure.FAILOVER_STEPS:
         if step in fo["steps"]:
             mark = "[green]done[/]" if fo["steps"][step]["ok"] else "[red]STOPPED[/]"
-            out.print(f"  failover {step:12} {mark} {fo['steps'][step]['detail'][:160]}")
+            took = f" {fo['steps'][step]['seconds']:5.1f} s" if "seconds" in fo["steps"][step] else ""
+            out.print(f"  failover {step:12} {mark}{took} {fo['steps'][step]['detail'][:160]}")
     if fo["restored_set"]:
         anchor = fo.get("rpo_anchor") or {}
         out.print(

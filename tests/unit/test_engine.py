@@ -880,3 +880,70 @@ def test_failback_needs_a_finished_failover_and_a_persons_word_then_the_primary_
     assert gw.calls[-1][1]["extravars"]["ip_guard_owner"] == "simrs-primary"  # the primary owns it again
     with pytest.raises(JournalError, match="no failover to undo"):
         engine.failback("ops", data_synced=True)
+
+
+def test_each_takeover_step_is_journaled_with_its_seconds_when_it_ends(tmp_path):
+    """The run's live events end each step (its publishing task): journaled at once, with the
+    step's own duration; the fence runs beside the standby's steps; verify ends with the last PC."""
+    engine, gw, clock = make(tmp_path, outage_script(prestage=[PRESTAGE_READY]), window_s=60, prestage=True)
+    incident_id = engine.open("kasir-01")
+    seen_live: list[list[str]] = []
+    milestones = [
+        (1.0, "simrs-standby", "Publish the standby's power state"),
+        (2.0, "simrs-standby", "Publish what was restored"),
+        (2.5, "simrs-primary", "Publish how the primary was fenced"),
+        (3.0, "simrs-standby", "Publish the SIMRS service's state"),
+        (5.0, "simrs-standby", "Publish the service IP's state"),
+        (6.0, "localhost", "Publish each machine's verdict"),
+        (6.5, "kasir-01", "Publish each machine's verdict"),
+        (6.5, "kasir-01", "Publish each machine's verdict"),  # a repeated event counts once
+        (7.0, "farmasi-01", "Publish each machine's verdict"),
+        (8.0, "pendaftaran-01", "Publish each machine's verdict"),
+    ]
+
+    scripted = gw.run
+
+    def run(playbook, **kwargs):
+        if playbook != "failover":
+            return scripted(playbook, **kwargs)
+        gw.calls.append((playbook, kwargs))
+        began = clock.t
+        for at, host, task in milestones:
+            clock.t = began + at
+            kwargs["progress"]("playbook_on_task_start", "", task)
+            kwargs["progress"]("runner_on_ok", host, task)
+            seen_live.append([e.kind for e in engine.journal.events(incident_id)])
+        verify = {
+            "localhost": {"ok": True},
+            **{c: {"ok": c != "pendaftaran-01", "detail": c} for c in CLIENTS},
+        }
+        return replace(
+            TAKEOVER_OK, published={**TAKEOVER_OK.published, "simrs_failover_verify": verify}, status="failed"
+        )
+
+    gw.run = run
+    inc = engine.drive(incident_id)
+    while inc.phase == Phase.FAILOVER_PENDING:
+        engine.approve(incident_id, "ops")
+        inc = engine.drive(incident_id)
+    events = engine.journal.events(incident_id)
+    live = [e.data for e in events if e.kind == "takeover_step"]
+    assert live == [
+        {"step": "power_on", "seconds": 1.0},
+        {"step": "restore", "seconds": 1.0},
+        {"step": "fence", "seconds": 2.5},  # from the run's start: beside the standby's steps
+        {"step": "start", "seconds": 1.0},
+        {"step": "ip_takeover", "seconds": 2.0},  # after both the fence and the start
+        {"step": "verify", "seconds": 3.0},  # the last PC
+    ]
+    # Journaled while the run went on, not at its end.
+    assert seen_live[0].count("takeover_step") == 1
+    assert "failover_step" not in seen_live[-1]
+    facts = {e.data["step"]: e.data for e in events if e.kind == "failover_step"}
+    assert facts["fence"]["seconds"] == 2.5
+    assert facts["verify"]["clients_verified"] == {
+        "first": {"host": "kasir-01", "seconds": 6.5},
+        "last": {"host": "farmasi-01", "seconds": 7.0},
+        "ok": 2,
+        "of": 3,
+    }

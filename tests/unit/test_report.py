@@ -113,6 +113,41 @@ def test_a_failover_gets_its_own_section_with_the_backup_the_rpo_and_the_time_by
     assert "(di server cadangan)" in id_
 
 
+def test_the_takeover_of_a_ready_standby_shows_each_step_and_the_first_and_last_pc(tmp_path):
+    j = Journal(tmp_path / "j.sqlite")
+    t0 = 1_700_000_000.0
+    steps = ("fence", "power_on", "restore", "ip_takeover", "start", "verify")
+    facts = [
+        ("opened", {"reporter": "kasir-01", "window_s": 60, "prestage": True}, 0),
+        ("prestage_started", {"standby": "simrs-standby"}, 21),
+        ("prestage", {"ok": True, "set": "s", "detail": "ready"}, 40),
+        ("pending_failover", {"reason": "x"}, 81),
+        ("approved", {"by": "ops"}, 90),
+        ("action_started", {"action": "failover_takeover", "event": ",".join(steps)}, 90),
+        ("takeover_step", {"step": "fence", "seconds": 2.44}, 92.4),
+        ("takeover_step", {"step": "ip_takeover", "seconds": 1.5}, 95),
+        ("takeover_step", {"step": "verify", "seconds": 2.0}, 97),
+        *(("failover_step", {"step": s, "ok": True, "detail": ""}, 97.1) for s in steps[:-1]),
+        ("failover_step", {"step": "verify", "ok": True, "detail": "", "clients_verified": {
+            "first": {"host": "kasir-01", "seconds": 5.5}, "last": {"host": "farmasi-01", "seconds": 6.9},
+            "ok": 2, "of": 2}}, 97.1),
+    ]  # fmt: skip
+    for kind, data, dt in facts:
+        j.append("INC-20231124-003", kind, data, ts=t0 + dt)
+    en = report.render("INC-20231124-003", j.events("INC-20231124-003"), HOSPITAL, "en", "md")
+    rows = [line for line in en.splitlines() if line.startswith("| ") and " s | " in line]
+    assert rows[1:] == [
+        "| takeover by the pre-staged standby (every step) | 7 s | OK |",
+        "|   of which: make sure the main server cannot serve (switched off) | 2.4 s | OK |",
+        "|   of which: give the standby the main server's IP | 1.5 s | OK |",
+        "|   of which: test the SIMRS from the admin machine and every client PC | 2.0 s | OK |",
+        "|   first PC working again (kasir-01), from the takeover's start | 5.5 s | OK |",
+        "|   last PC working again (farmasi-01), from the takeover's start | 6.9 s | OK |",
+    ]
+    id_ = report.render("INC-20231124-003", j.events("INC-20231124-003"), HOSPITAL, "id", "md")
+    assert "PC pertama berfungsi lagi (kasir-01)" in id_
+
+
 def test_a_report_without_failover_has_no_failover_section(journal):
     text = report.render("INC-20231124-001", journal.events("INC-20231124-001"), HOSPITAL, "en", "md")
     assert "FAILOVER TO THE STANDBY" not in text
