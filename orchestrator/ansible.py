@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from orchestrator import collection, interrupt, settings
 from orchestrator import journal as journal_mod
-from orchestrator.runs import end_group, group_members, process_start, scrub_run
+from orchestrator.runs import end_members, process_start, run_members, scrub_run
 
 # A run's artifacts are for looking into a recent failure; they hold task output (patient units,
 # host names), so only the newest few are kept.
@@ -246,9 +246,8 @@ class AnsibleGateway:
 
     def end_run(self, entry: dict[str, Any]) -> None:
         """End what is left of a run from the registry (its process group), and forget it."""
-        pid = int(entry.get("pid", 0))
-        end_group(pid, entry.get("pid_start"))
-        (self.live_dir / f"{pid}.json").unlink(missing_ok=True)
+        end_members(str(Path(entry.get("private", "")) / "stop") if entry.get("private") else "")
+        (self.live_dir / f"{int(entry.get('pid', 0))}.json").unlink(missing_ok=True)
 
     def live_runs(self, tag: str) -> list[dict[str, Any]]:
         """The runs made for ``tag`` (an incident id) whose ansible-playbook is still alive."""
@@ -260,7 +259,7 @@ class AnsibleGateway:
                 continue
             if entry.get("tag") != tag:
                 continue
-            if group_members(int(entry.get("pid", 0)), entry.get("pid_start")):
+            if entry.get("private") and run_members(str(Path(entry["private"]) / "stop")):
                 alive.append(entry)
             else:
                 path.unlink(missing_ok=True)  # it ended (or its pid was reused): not a run any more
@@ -476,6 +475,10 @@ class RunHandle:
                     self._collector.progress(
                         "running", "", f"{self.playbook}: {task} ({took:.0f} s of at most {self.timeout} s)"
                     )
+        if self._runner.status in ("canceled", "timeout"):
+            # ansible-runner killed ansible-playbook's process group; its workers lead sessions of
+            # their own and would finish the task in flight unwatched: end them too.
+            end_members(str(self.stop_file), grace=3.0)
         self._finished()
         scrub_run(Path(self._private))  # the events stay: they are read below when one was missed
         if self._runner.status == "canceled" and not self._cancel and interrupt.requested():

@@ -58,31 +58,32 @@ def process_start(pid: int) -> int | None:
     return int(fields[19]) if len(fields) > 19 and fields[0] != "Z" else None
 
 
-def group_members(pgid: int, since: int | None) -> list[int]:
-    """The processes of a run's process group (ansible-playbook leads its own group: its workers
-    and their podman/ssh children finish the task in flight after it died) that started no earlier
-    than the run itself (``since``: its start time), so that a reused number is never mistaken."""
-    if pgid <= 1 or since is None:
+def run_members(marker: str) -> list[int]:
+    """The processes of one run, wherever they are: ansible-playbook, its workers (which lead
+    sessions of their own, so its process group does not hold them) and their local children all
+    carry the run's own SIMRS_STOP_FILE in their environment. ``marker``: that path."""
+    if not marker:
         return []
+    needle = f"SIMRS_STOP_FILE={marker}".encode()
     members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for environ in Path("/proc").glob("[0-9]*/environ"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[-1].split()
-        except OSError:
+            data = environ.read_bytes()
+        except OSError:  # gone, or not ours to read
             continue
-        if len(fields) > 19 and fields[0] != "Z" and int(fields[2]) == pgid and int(fields[19]) >= since:
-            members.append(int(stat.parent.name))
+        if needle in data.split(b"\0"):
+            members.append(int(environ.parent.name))
     return members
 
 
-def end_group(pgid: int, since: int | None, grace: float = 10.0) -> None:
+def end_members(marker: str, grace: float = 10.0) -> None:
     """End what is left of a run: SIGTERM to its processes, SIGKILL after ``grace`` seconds."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in group_members(pgid, since):
+        for pid in run_members(marker):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, sig)
         deadline = time.monotonic() + grace
-        while group_members(pgid, since) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if not group_members(pgid, since):
+        while run_members(marker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if not run_members(marker):
             return

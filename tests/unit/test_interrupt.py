@@ -6,6 +6,7 @@ its orchestrator is seen alive by whoever drives the incident next."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from orchestrator import engine as engine_mod
 from orchestrator.ansible import AnsibleGateway
 from orchestrator.journal import JournalError
 from orchestrator.procedure import Phase
-from orchestrator.runs import group_members, process_start
+from orchestrator.runs import process_start, run_members
 from tests.unit.test_engine import make, outage_script, result
 
 PLAYBOOK = """\
@@ -123,19 +124,36 @@ def test_without_a_signal_the_run_goes_through_and_is_journaled_by_pid(gateway, 
     assert gw.live_runs("INC-1") == []
 
 
-def test_a_run_that_outlived_its_orchestrator_is_seen_alive_until_it_ends(gateway):
+def left_run(tmp_path: Path, name: str, script: str) -> tuple[subprocess.Popen, dict]:
+    """Processes of a run whose orchestrator died: in a session of their own (as ansible-playbook's
+    workers are), carrying the run's stop-file path in their environment."""
+    private = tmp_path / name
+    private.mkdir()
+    proc = subprocess.Popen(
+        ["sh", "-c", script],
+        start_new_session=True,
+        env={**os.environ, "SIMRS_STOP_FILE": str(private / "stop")},
+    )
+    return proc, {
+        "playbook": name,
+        "pid": proc.pid,
+        "pid_start": process_start(proc.pid),
+        "private": str(private),
+    }
+
+
+def test_a_run_that_outlived_its_orchestrator_is_seen_alive_until_it_ends(gateway, tmp_path):
     gw, _ = gateway
-    orphan = subprocess.Popen(["sleep", "30"], start_new_session=True)  # its own group, as a run has
+    orphan, entry = left_run(tmp_path, "failover_restore", "exec sleep 30")
     try:
         gw.live_dir.mkdir(parents=True)
-        entry = (
-            f'{{"playbook": "failover_restore", "pid": {orphan.pid}, "pid_start": {process_start(orphan.pid)}'
-        )
-        (gw.live_dir / f"{orphan.pid}.json").write_text(entry + ', "tag": "INC-7"}')
-        (gw.live_dir / "1.json").write_text('{"playbook": "x", "pid": 1, "pid_start": 0, "tag": "INC-7"}')
+        (gw.live_dir / f"{orphan.pid}.json").write_text(json.dumps({**entry, "tag": "INC-7"}))
+        stale = {"playbook": "x", "pid": 1, "private": str(tmp_path / "gone"), "tag": "INC-7"}
+        (gw.live_dir / "1.json").write_text(json.dumps(stale))
+        time.sleep(0.2)
         assert [r["playbook"] for r in gw.live_runs("INC-7")] == ["failover_restore"]
         assert gw.live_runs("INC-8") == []
-        assert not (gw.live_dir / "1.json").exists()  # pid 1 is another process: not that run
+        assert not (gw.live_dir / "1.json").exists()  # no process carries that run's mark
     finally:
         orphan.kill()
         orphan.wait()
@@ -176,18 +194,34 @@ def test_what_is_left_of_a_run_is_ended_after_the_wait_and_said(tmp_path, monkey
     assert kinds.index("ended_earlier_run") < kinds.index("action_started")
 
 
-def test_the_gateway_ends_a_left_run_group_and_all(gateway):
+def test_the_gateway_ends_what_is_left_of_a_run_workers_and_all(gateway, tmp_path):
     gw, _ = gateway
-    leader = subprocess.Popen(["sh", "-c", "sleep 60 & sleep 60"], start_new_session=True)
-    entry = {"playbook": "x", "pid": leader.pid, "pid_start": process_start(leader.pid), "tag": "INC-9"}
+    leader, entry = left_run(tmp_path, "x", "sleep 60 & sleep 60")
     gw.live_dir.mkdir(parents=True)
-    (gw.live_dir / f"{leader.pid}.json").write_text(json.dumps(entry))
+    (gw.live_dir / f"{leader.pid}.json").write_text(json.dumps({**entry, "tag": "INC-9"}))
     time.sleep(0.3)
+    marker = str(Path(entry["private"]) / "stop")
+    assert len(run_members(marker)) >= 2  # the shell and its sleeps
     assert gw.live_runs("INC-9")
     gw.end_run(entry)
     leader.wait(timeout=20)
     assert gw.live_runs("INC-9") == []
-    assert group_members(leader.pid, entry["pid_start"]) == []  # the child sleep too
+    assert run_members(marker) == []  # the child sleep too
+
+
+def test_a_killed_run_leaves_no_worker_behind(gateway, tmp_path):
+    gw, books = gateway
+    (books / "steps.yml").write_text(PLAYBOOK.format(first=60, mark=tmp_path / "mark"))
+    handle = gw.start("steps", timeout=120)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "mark.started").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert run_members(str(handle.stop_file))  # the run and its worker
+    interrupt.ask()
+    interrupt.ask()  # forced
+    with pytest.raises(interrupt.Interrupted):
+        handle.wait()
+    assert run_members(str(handle.stop_file)) == []  # ansible-playbook's workers lead their own sessions
 
 
 def test_the_engine_waits_for_an_earlier_run_of_the_incident(tmp_path):
