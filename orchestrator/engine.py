@@ -495,20 +495,30 @@ class Engine:
             if prestage is None
             else (prestage and bool(self.hospital.standby)),
         }
-        # Checked, numbered and written while holding the whole journal: two operators (or a timer)
-        # opening at once get one incident and a clear refusal, never two incidents or one id twice.
+        return self._new_incident(
+            "opening an incident",
+            lambda active: (
+                f"incident {active.id} (reported by {active.reporter}) is still open, in "
+                f"{active.phase}: resume it with `simrs incident resume {active.id}` or close it "
+                f"with `simrs incident close {active.id} --cause TEXT`"
+            ),
+            [("opened", opened)],
+        )
+
+    def _new_incident(
+        self, purpose: str, refusal: Callable[[Incident], str], events: list[tuple[str, dict[str, Any]]]
+    ) -> str:
+        """Checked, numbered and written while holding the whole journal: two operators (or a timer)
+        opening at once get one incident and a clear refusal, never two incidents or one id twice."""
         self.active_incident()  # a damaged journal stops here, before anything is created
-        with self.journal.exclusive("opening an incident"):
+        with self.journal.exclusive(purpose):
             active = self.active_incident()
             if active is not None:
-                raise JournalError(
-                    f"incident {active.id} (reported by {active.reporter}) is still open, in "
-                    f"{active.phase}: resume it with `simrs incident resume {active.id}` or close it "
-                    f"with `simrs incident close {active.id} --cause TEXT`"
-                )
+                raise JournalError(refusal(active))
             now = self.now()
             incident_id = self.journal.new_incident_id(now)
-            self.journal.append(incident_id, "opened", opened, ts=now)
+            for kind, data in events:
+                self.journal.append(incident_id, kind, data, ts=now)
         return incident_id
 
     def open_failover(self, by: str, reason: str) -> str:
@@ -520,31 +530,27 @@ class Engine:
             raise JournalError(
                 "say why the SIMRS moves to the standby: --reason TEXT (it goes into the report)"
             )
-        self.active_incident()  # a damaged journal stops here, before anything is created
-        with self.journal.exclusive("opening a failover"):
-            active = self.active_incident()
-            if active is not None:
-                raise JournalError(
-                    f"incident {active.id} is open, in {active.phase}: use `simrs incident "
-                    f"failover-now {active.id} --reason ...` (repair window) or "
-                    f"`simrs incident approve {active.id}` instead"
-                )
-            now = self.now()
-            incident_id = self.journal.new_incident_id(now)
-            self.journal.append(
-                incident_id,
-                "opened",
-                {
-                    "reporter": f"operator:{by}",
-                    "note": reason,
-                    "window_s": 0,
-                    "failover": "approve",
-                    "manual_failover": {"by": by, "reason": reason},
-                },
-                ts=now,
-            )
-            self.journal.append(incident_id, "approved", {"by": by}, ts=now)
-        return incident_id
+        return self._new_incident(
+            "opening a failover",
+            lambda active: (
+                f"incident {active.id} is open, in {active.phase}: use `simrs incident "
+                f"failover-now {active.id} --reason ...` (repair window) or "
+                f"`simrs incident approve {active.id}` instead"
+            ),
+            [
+                (
+                    "opened",
+                    {
+                        "reporter": f"operator:{by}",
+                        "note": reason,
+                        "window_s": 0,
+                        "failover": "approve",
+                        "manual_failover": {"by": by, "reason": reason},
+                    },
+                ),
+                ("approved", {"by": by}),
+            ],
+        )
 
     def drive(self, incident_id: str) -> Incident:
         """Run the procedure until it is done or needs a person. Holds the incident's lock.
