@@ -15,7 +15,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from orchestrator import procedure
+from orchestrator import ledger, procedure
 from orchestrator.journal import Event
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -73,6 +73,12 @@ TEXT: dict[str, dict[str, str]] = {
         "fo_last_visit": "Kunjungan terakhir dalam data yang dipulihkan",
         "fo_rpo": "Data yang mungkin hilang (RPO, batas atas: sampai laporan pertama)",
         "fo_rpo_text": "kunjungan setelah waktu ini perlu diinput ulang dari formulir kertas",
+        "backfill": "PENGINPUTAN ULANG DATA DARI FORMULIR KERTAS",
+        "bf_unit": "Unit",
+        "bf_paper": "Sistem manual (kertas)",
+        "bf_range": "Data yang harus diinput",
+        "bf_done": "Sudah diinput",
+        "bf_open": "BELUM",
         "fo_steps": "Lama pengalihan per langkah",
         "fo_step": "Langkah",
         "fo_seconds": "Lama",
@@ -116,6 +122,12 @@ TEXT: dict[str, dict[str, str]] = {
         "fo_last_visit": "Last visit in the restored data",
         "fo_rpo": "Data possibly lost (RPO, an upper bound: to the first report)",
         "fo_rpo_text": "visits after this time must be re-entered from the paper forms",
+        "backfill": "PAPER RECORDS TO TYPE INTO THE SIMRS",
+        "bf_unit": "Unit",
+        "bf_paper": "On paper",
+        "bf_range": "Records to enter",
+        "bf_done": "Entered",
+        "bf_open": "NOT YET",
         "fo_steps": "Failover time by step",
         "fo_step": "Step",
         "fo_seconds": "Time",
@@ -438,7 +450,13 @@ def failover_summary(events: list[Event], inc: procedure.Incident, lang: str) ->
     }
 
 
-def context(incident_id: str, events: list[Event], hospital: dict[str, Any], lang: str) -> dict[str, Any]:
+def context(
+    incident_id: str,
+    events: list[Event],
+    hospital: dict[str, Any],
+    lang: str,
+    units: dict[str, str] | None = None,
+) -> dict[str, Any]:
     if lang not in TEXT:
         raise ValueError(f"report language must be one of {', '.join(TEXT)}, not {lang!r}")
     inc = procedure.replay(incident_id, events)
@@ -487,11 +505,54 @@ def context(incident_id: str, events: list[Event], hospital: dict[str, Any], lan
         "measures": measures,
         "timeline": timeline,
         "failover": failover_summary(events, inc, lang),
+        "backfill": backfill_rows(inc, events, units, lang),
     }
 
 
+def _stamp(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
+
+
+def backfill_rows(
+    inc: Any, events: list[Event], units: dict[str, str] | None, lang: str
+) -> list[dict[str, str]]:
+    """The paper-mode ledger for the report: per unit, when it was on paper, which records it must
+    type in, and who did (orchestrator/ledger.py). Without the inventory's units, each PC is one."""
+    if units is None:
+        told = {
+            key.split(":", 1)[1]
+            for e in events
+            if e.kind == "notice"
+            for key in (e.data.get("channels") or {})
+            if key.startswith("screen:")
+        }
+        units = {pc: pc for pc in sorted(told)}
+    rows = []
+    for r in ledger.ledger(inc, events, units):
+        done = (
+            f"{r.done.get('by')}, {_stamp(r.done['at'])}"
+            + (f" ({r.done['count']})" if r.done.get("count") is not None else "")
+            if r.done
+            else TEXT[lang]["bf_open"]
+        )
+        rows.append(
+            {
+                "unit": r.unit,
+                "paper": f"{_stamp(r.paper_from) if r.paper_from else '-'} - {_stamp(r.paper_to) if r.paper_to else '-'}",
+                "range": f"{_stamp(r.range_from) if r.range_from else '-'} - {_stamp(r.range_to) if r.range_to else '-'}",
+                "done": done,
+            }
+        )
+    return rows
+
+
 def render(
-    incident_id: str, events: list[Event], hospital: dict[str, Any], lang: str = "id", fmt: str = "md"
+    incident_id: str,
+    events: list[Event],
+    hospital: dict[str, Any],
+    lang: str = "id",
+    fmt: str = "md",
+    units: dict[str, str] | None = None,
 ) -> str:
     if fmt not in ("md", "html"):
         raise ValueError(f"report format must be md or html, not {fmt!r}")
@@ -503,4 +564,4 @@ def render(
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    return env.get_template(f"report.{fmt}.j2").render(**context(incident_id, events, hospital, lang))
+    return env.get_template(f"report.{fmt}.j2").render(**context(incident_id, events, hospital, lang, units))

@@ -463,7 +463,9 @@ def report_cmd(ctx: click.Context, incident_id: str | None, lang: str, fmt: str,
     """The evaluation report of an incident, written from its journal (SOP's own report shape)."""
     engine = base.make_engine(ctx)
     chosen = _pick(engine, incident_id)
-    text = report.render(chosen, engine.journal.events(chosen), engine.hospital.info, lang, fmt)
+    text = report.render(
+        chosen, engine.journal.events(chosen), engine.hospital.info, lang, fmt, engine.hospital.units
+    )
     if output is None:
         click.echo(text, nl=False)
         return

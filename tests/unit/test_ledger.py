@@ -121,3 +121,32 @@ def test_status_names_the_units_still_to_type_in(wired):
     assert json.loads(res.stdout)["backfill_open"] == ["kasir"]
     res = CliRunner().invoke(cli.main, ["incident", "status", inc.id])
     assert "paper records not yet typed in: kasir" in res.output
+
+
+def test_the_report_lists_each_units_backfill(wired):
+    engine, inc = wired
+    from orchestrator import report  # noqa: PLC0415
+
+    text = report.render(
+        inc.id,
+        engine.journal.events(inc.id),
+        {"name": "RSUD", "address": "Jakarta", "head_of_unit": "dr. A"},
+        "en",
+        "md",
+        UNITS,
+    )
+    assert "PAPER RECORDS TO TYPE INTO THE SIMRS" in text
+    assert "| kasir |" in text
+    assert "NOT YET" in text
+    ledger.record_done(engine.journal, inc, UNITS, "kasir", "Ani", 12)
+    html = report.render(
+        inc.id,
+        engine.journal.events(inc.id),
+        {"name": "RSUD", "address": "Jakarta", "head_of_unit": "dr. A"},
+        "id",
+        "html",
+        UNITS,
+    )
+    assert "PENGINPUTAN ULANG DATA DARI FORMULIR KERTAS" in html
+    assert "Ani" in html
+    assert "(12)" in html
