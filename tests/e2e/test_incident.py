@@ -204,11 +204,14 @@ def test_bad_input_is_refused_clearly(home, healed, tmp_path):
     )
     res = simrs("-i", str(inv), "incident", "open", "--reporter", "kasir-01")
     assert res.returncode == 2
-    assert "the inventory needs fixing" in res.stderr
-    assert "simrs_service_ip" in res.stderr or "198.18.0" in res.stderr
-    view = json.loads(simrs("-i", str(inv), "incident", "status", "--json").stdout)
-    assert view["verdict"] is None
-    assert simrs("-i", str(inv), "incident", "close", "--cause", "bad inventory").returncode == 0
+    assert "the inventory needs fixing before anything runs" in res.stderr
+    assert "simrs_service_ip (simrs-primary): '198.18.0' is not an IPv4 address" in res.stderr
+    # Checked before anything is journaled: no incident was opened to block the next one.
+    journal = home / "journal.sqlite"
+    assert not journal.exists() or Journal(journal).incidents() == []
+    res = simrs("-i", str(inv), "incident", "status", "--json")
+    assert res.returncode == 2
+    assert "simrs_service_ip" in res.stderr
 
 
 def test_an_unreachable_pc_is_reported_not_a_crash(home, healed):
