@@ -57,7 +57,7 @@ def key_pipe(key: str) -> Iterator[int]:
         os.close(read_end)
 
 
-# Not datetime.UTC (3.11): the servers' Python may be 3.9 (Debian 11), see plugins/ruff.toml.
+# Not the datetime module's UTC constant (3.11): the servers' Python may be 3.9 (Debian 11).
 UTC = dt.timezone.utc
 
 
@@ -640,7 +640,7 @@ def last_visit(databases: list[str], table: str, socket: str = "", defaults_file
             )
             if not rows:
                 return None
-            if len(rows[0]) != len(LAST_VISIT_COLUMNS):  # zip(strict=True) is 3.10+
+            if len(rows[0]) != len(LAST_VISIT_COLUMNS):  # zip's strict flag is 3.10+
                 raise BackupError(f"{db}.{table}: the newest visit has {len(rows[0])} columns, not 3")
             return dict(zip(LAST_VISIT_COLUMNS, rows[0]))
     return None

@@ -65,7 +65,7 @@ BINLOG_NAME = re.compile(r"^(.+)\.(\d{6})$")
 IDENT = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 # Decrypts what backup.py's OPENSSL_ENC wrote; the passphrase comes by -pass fd:N (key_pipe).
 OPENSSL_DEC = ["openssl", "enc", "-d", "-aes-256-cbc", "-pbkdf2"]
-# Not datetime.UTC: the standby's Python may be older than 3.11 (this code needs 3.9).
+# Not the datetime module's UTC constant: the standby's Python may be 3.9.
 UTC = dt.timezone.utc
 # Reads of a set's files (4 MiB: few system calls, and far below any pipe's or cache's size).
 READ_BLOCK = 4 << 20
