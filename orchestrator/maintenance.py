@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator import drill
+from orchestrator import incidents
 from orchestrator.ansible import Gateway, PlayResult, Progress, parse_inventory
 from orchestrator.errors import SimrsError
 from orchestrator.journal import DRILL_LOCK, Event, Journal
@@ -531,12 +531,9 @@ def due_text(items: Iterable[Item]) -> str:
     )
 
 
-def restart_refusal(journal: Journal, policy: Policy, local: dt.datetime, now_ok: bool) -> str | None:
-    """Why a planned restart must not start now, or None. The caller holds the drill lock (a drill
-    or another restart is refused before this)."""
-    inc = drill.active_incident(journal)
-    if inc is not None:
-        return f"incident {inc.id} is open ({inc.phase}): finish it first (`simrs incident status {inc.id}`)"
+def restart_refusal(policy: Policy, local: dt.datetime, now_ok: bool) -> str | None:
+    """Why a planned restart must not start now, or None (the guarded run refuses a drill, another
+    restart or an open incident before this)."""
     if not now_ok and quiet_reason(local, policy) is None:
         window = next_quiet(local, policy)
         nxt = f"; the next quiet time starts {window:%a %Y-%m-%d %H:%M}" if window else ""
@@ -612,33 +609,45 @@ def restart(
     minutes = policy.announce_minutes if announce_minutes is None else announce_minutes
     if not 0 <= minutes <= 240:
         raise MaintenanceError(f"--announce {minutes} minutes: give 0 to 240")
-    refusal = MaintenanceError(
-        "REFUSED: a DR drill or another restart is running; wait for it. Nothing was changed."
-    )
-    with journal.lock_or_refuse(DRILL_LOCK, "restarting the SIMRS server", refusal):
-        why = restart_refusal(journal, policy, local_now(), now_ok)
-        if why:
-            raise MaintenanceError(f"REFUSED: {why}. Nothing was changed.")
-        restart_id = new_restart_id(journal, now())
+
+    def refuse() -> MaintenanceError | None:
+        why = restart_refusal(policy, local_now(), now_ok)
+        return MaintenanceError(f"REFUSED: {why}. Nothing was changed.") if why else None
+
+    def new_id(stamp: float) -> str:
+        restart_id = new_restart_id(journal, stamp)
         journal.append(STREAM, "restart_id", {"id": restart_id})
-        journal.append(
-            restart_id, "restart_started", {"server": policy.primary, "announce_minutes": minutes, "by": by}
-        )
-        try:
-            result = gateway.run(
-                "maintain_restart",
-                extravars={"simrs_restart_id": restart_id, "simrs_restart_announce_minutes": minutes},
-                progress=progress,
-                timeout=RESTART_TIMEOUT_S + minutes * 60,
-            )
-        except KeyboardInterrupt:
-            journal.append(restart_id, "restart_finished", {**INTERRUPTED, "detail": INTERRUPTED_TEXT})
-            raise MaintenanceError(
-                f"{restart_id} interrupted: {INTERRUPTED_TEXT}", exit_code=EXIT_INTERRUPTED
-            ) from None
-        facts = restart_facts(result, policy)
-        journal.append(restart_id, "restart_finished", facts)
-    return restart_id, facts
+        return restart_id
+
+    def interrupted(restart_id: str) -> tuple[dict[str, Any], MaintenanceError]:
+        error = MaintenanceError(f"{restart_id} interrupted: {INTERRUPTED_TEXT}", exit_code=EXIT_INTERRUPTED)
+        return {**INTERRUPTED, "detail": INTERRUPTED_TEXT}, error
+
+    return incidents.guarded_run(
+        journal,
+        lock=DRILL_LOCK,
+        purpose="restarting the SIMRS server",
+        busy=MaintenanceError(
+            "REFUSED: a DR drill or another restart is running; wait for it. Nothing was changed."
+        ),
+        during_incident=lambda inc: MaintenanceError(
+            f"REFUSED: incident {inc.id} is open ({inc.phase}): finish it first "
+            f"(`simrs incident status {inc.id}`). Nothing was changed."
+        ),
+        refuse=refuse,
+        new_id=new_id,
+        started=("restart_started", {"server": policy.primary, "announce_minutes": minutes, "by": by}),
+        run=lambda restart_id: gateway.run(
+            "maintain_restart",
+            extravars={"simrs_restart_id": restart_id, "simrs_restart_announce_minutes": minutes},
+            progress=progress,
+            timeout=RESTART_TIMEOUT_S + minutes * 60,
+        ),
+        facts=lambda result: restart_facts(result, policy),
+        finished="restart_finished",
+        now=now,
+        interrupted=interrupted,
+    )
 
 
 EXIT_INTERRUPTED = 130

@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from orchestrator import cli, drill
 from orchestrator.ansible import HostOutcome, PlayResult
 from orchestrator.drill import DrillError, DrillSettings
-from orchestrator.engine import Engine, Hospital
+from orchestrator.engine import Engine
+from orchestrator.inventory import Hospital
 from orchestrator.journal import Journal
 from tests.unit.test_engine import FakeGateway
 

@@ -10,18 +10,18 @@ import pytest
 
 from orchestrator import procedure
 from orchestrator.ansible import HostOutcome, PlayResult
-from orchestrator.engine import (
+from orchestrator.contract import (
     ConfigError,
-    Engine,
-    Hospital,
     failover_extravars,
-    failover_plan,
     notice_facts,
     server_check_facts,
     triage_facts,
 )
+from orchestrator.engine import Engine
+from orchestrator.inventory import Hospital
 from orchestrator.journal import DRILL_LOCK, Journal, JournalError
 from orchestrator.procedure import Phase, replay
+from orchestrator.takeover import failover_plan
 from tests.unit.test_procedure import CONFIRMED
 
 CLIENTS = ("farmasi-01", "kasir-01", "pendaftaran-01")
