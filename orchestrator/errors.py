@@ -9,3 +9,7 @@ class SimrsError(Exception):
     def __init__(self, message: str, exit_code: int = 2) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class JournalError(SimrsError):
+    """The journal refuses (locked incident, unknown id); the message says what to do."""
