@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from orchestrator import collection, interrupt, settings
 from orchestrator import journal as journal_mod
+from orchestrator.errors import InventoryError
 from orchestrator.results import Collector, HostOutcome, PlayResult, Progress, short
 from orchestrator.runs import end_members, process_start, run_members, scrub_run
 
@@ -34,10 +35,6 @@ KEEP_RUNS = 20
 # Every run has a bound (a hung podman or SSH must never wait forever) and says it still runs.
 DEFAULT_TIMEOUT_S = 900
 HEARTBEAT_S = 15
-
-
-class InventoryError(Exception):
-    """The inventory cannot be used; the message says what to fix (exit code 2)."""
 
 
 class Gateway(Protocol):

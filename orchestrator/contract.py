@@ -14,20 +14,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.ansible import PlayResult
+from orchestrator.errors import HostError, InventoryError
 from orchestrator.inventory import Hospital
-from orchestrator.journal import JournalError
 from orchestrator.procedure import Action, Incident
 
 FAILOVER_STEP_TIMEOUT_S = 1800
 
 
-class ConfigError(JournalError):
-    """A playbook could not produce facts (bad inventory, runner error): stop, say what to fix."""
+class ConfigError(InventoryError):
+    """A role refused its settings: the inventory to fix before the step can run again."""
 
 
 def checked(result: PlayResult, *, refusal_is_a_fact: bool = False) -> PlayResult:
     """The result, when it holds facts; else ConfigError: a role that refused its settings (the
-    inventory to fix, exit 2) or a run that did not finish (exit 1). With ``refusal_is_a_fact``, a
+    inventory to fix) or HostError: a run that did not finish. With ``refusal_is_a_fact``, a
     role's preflight that refused the situation (no disk, say) is the step's own fact instead."""
     playbook = result.playbook
     bad = result.misconfigured()
@@ -42,7 +42,7 @@ def checked(result: PlayResult, *, refusal_is_a_fact: bool = False) -> PlayResul
         )
     if result.status in ("timeout", "error", "canceled") or not result.complete:
         # Missing results are not facts: a triage without answers must never read as an outage.
-        raise ConfigError(f"{playbook} could not run: {result.explanation}", exit_code=1)
+        raise HostError(f"{playbook} could not run: {result.explanation}")
     return result
 
 

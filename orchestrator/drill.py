@@ -21,7 +21,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from orchestrator import incidents
 from orchestrator.ansible import Gateway, PlayResult, Progress, parse_inventory
-from orchestrator.errors import SimrsError
+from orchestrator.errors import InputError
 from orchestrator.journal import DRILL_LOCK, Event, Journal
 
 # In the order they run. The RTO is the time until the SIMRS was verified: every phase but the
@@ -42,8 +42,8 @@ PHASE_TASKS = {
 }
 
 
-class DrillError(SimrsError):
-    """A drill that must not run (exit 2), or one that could not run at all (exit 1)."""
+class DrillError(InputError):
+    """A drill that must not run: the message says why; nothing was changed."""
 
 
 @dataclass(frozen=True)

@@ -17,15 +17,15 @@ from typing import Any
 
 from orchestrator import procedure
 from orchestrator.ansible import PlayResult
-from orchestrator.errors import SimrsError
-from orchestrator.journal import Journal, JournalError
+from orchestrator.errors import InputError, JournalError, SimrsError
+from orchestrator.journal import Journal
 from orchestrator.procedure import Incident
 
 
 def incident(journal: Journal, incident_id: str) -> Incident:
     events = journal.events(incident_id)
     if not events:
-        raise JournalError(f"no incident {incident_id}; `simrs incident status` lists the active one")
+        raise InputError(f"no incident {incident_id}; `simrs incident status` lists the active one")
     return procedure.replay(incident_id, events)
 
 

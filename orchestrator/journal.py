@@ -304,8 +304,7 @@ class Journal:
                 holder = handle.read().strip() or "another process"
                 raise JournalError(
                     f"incident {incident} is being driven by {holder}; watch it with "
-                    f"`simrs incident status {incident}` or wait for that run to stop",
-                    exit_code=2,
+                    f"`simrs incident status {incident}` or wait for that run to stop"
                 ) from None
             handle.seek(0)
             handle.truncate()

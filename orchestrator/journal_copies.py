@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.errors import JournalError
+from orchestrator.errors import HostError, InputError, JournalError
 
 COPIES_KEPT = 14
 SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26  # primary result codes (extended codes keep them in the low byte)
@@ -57,10 +57,7 @@ class JournalDamagedError(JournalError):
                 f"Go back to it with `simrs journal restore --from {good.path}` (the damaged file is "
                 "kept aside), then check the hosts: what happened after the copy is not in it."
             )
-        super().__init__(
-            f"the journal {path} is damaged ({detail}); nothing was written to it. {way_back}",
-            exit_code=1,
-        )
+        super().__init__(f"the journal {path} is damaged ({detail}); nothing was written to it. {way_back}")
 
 
 @dataclass(frozen=True)
@@ -181,11 +178,10 @@ def take_copy(path: Path, now: float | None = None) -> Copy:
     try:
         made = _consistent_copy(path, tmp)
         if not made.sound:
-            raise JournalError(
+            raise HostError(
                 f"the copy of {path} failed its check ({'; '.join(made.problems[:3])}); no copy was "
                 f"kept and the earlier copies in {folder} are untouched. Check the disk (`dmesg`, "
-                "`df`) and run `simrs journal backup` again",
-                exit_code=1,
+                "`df`) and run `simrs journal backup` again"
             )
         os.utime(tmp, (stamp, stamp))
         tmp.replace(final)
@@ -262,7 +258,7 @@ def resolve_copy(path: Path, name: str) -> Path:
     for candidate in (Path(name), copies_dir(path) / name, copies_dir(path) / f"{path.stem}-{name}.sqlite"):
         if candidate.is_file():
             return candidate
-    raise JournalError(
+    raise InputError(
         f"there is no copy {name!r}: `simrs journal check` lists the copies in {copies_dir(path)}"
     )
 
@@ -280,7 +276,7 @@ def restore(path: Path, source: Path, force: bool = False, now: float | None = N
         )
     current = inspect(path)
     if current.sound and not force:
-        raise JournalError(
+        raise InputError(
             f"the journal {path} is sound ({current.events} events); nothing was changed. Going back "
             f"to {source} would lose what was journaled since: add --force only if you mean it"
         )
@@ -296,7 +292,7 @@ def restore(path: Path, source: Path, force: bool = False, now: float | None = N
     changed = path.stat().st_mtime if path.exists() else None
     try:
         if not _consistent_copy(source, tmp).sound:
-            raise JournalError(f"the copy of {source} failed its check; nothing was changed", exit_code=1)
+            raise HostError(f"the copy of {source} failed its check; nothing was changed")
         why = "replaced" if current.sound else "damaged"  # --force over a sound journal
         suffix = f".{why}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(stamp))}"
         # The -wal/-shm go first and under the aside file's own names: an old WAL next to the

@@ -12,13 +12,14 @@ an incident), and running ``maintain_check.yml`` and ``maintain_restart.yml`` th
 from __future__ import annotations
 
 import datetime as dt
+import signal
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from orchestrator import incidents
+from orchestrator import incidents, interrupt
 from orchestrator.ansible import Gateway, PlayResult, Progress
-from orchestrator.errors import SimrsError
+from orchestrator.errors import HostError
 from orchestrator.journal import DRILL_LOCK, Event, Journal
 from orchestrator.maintenance_due import STATES, Item, assess, check_exit_code  # noqa: F401  (for its users)
 from orchestrator.maintenance_policy import (  # the policy and its quiet times, for maintenance's users
@@ -99,7 +100,7 @@ def check(
     }
     probe = (result.data.get(policy.primary) or {}).get("probe")
     if not health:
-        raise SimrsError(f"the maintenance check published nothing: {result.explanation}", exit_code=1)
+        raise HostError(f"the maintenance check published nothing: {result.explanation}")
     local = local_now()
     events = journal.events(STREAM)
     items = assess(policy, health, probe, events, local)
@@ -224,8 +225,8 @@ def restart(
         journal.append(STREAM, "restart_id", {"id": restart_id})
         return restart_id
 
-    def interrupted(restart_id: str) -> tuple[dict[str, Any], MaintenanceError]:
-        error = MaintenanceError(f"{restart_id} interrupted: {INTERRUPTED_TEXT}", exit_code=EXIT_INTERRUPTED)
+    def interrupted(restart_id: str) -> tuple[dict[str, Any], interrupt.Interrupted]:
+        error = interrupt.Interrupted(f"{restart_id} interrupted: {INTERRUPTED_TEXT}", signal.SIGINT)
         return {**INTERRUPTED, "detail": INTERRUPTED_TEXT}, error
 
     return incidents.guarded_run(
@@ -255,7 +256,6 @@ def restart(
     )
 
 
-EXIT_INTERRUPTED = 130
 INTERRUPTED = {"ok": False, "refused": False, "restarted": None, "interrupted": True}
 INTERRUPTED_TEXT = (
     "the server may be off or still starting. Check it with `simrs maintain check` (or `simrs incident "

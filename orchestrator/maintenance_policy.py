@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.ansible import parse_inventory
-from orchestrator.errors import SimrsError
+from orchestrator.errors import InputError
 
 ROUTINES = {
     "server": "the servers' routine upkeep (dust, fans, disks' SMART state, event log)",
@@ -34,7 +34,7 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 
 
-class MaintenanceError(SimrsError):
+class MaintenanceError(InputError):
     """Bad settings or a refused action (exit 2, nothing changed) unless said otherwise."""
 
 

@@ -12,8 +12,9 @@ from collections.abc import Callable
 from orchestrator import incidents
 from orchestrator.ansible import Gateway, PlayResult
 from orchestrator.contract import server_check_facts
+from orchestrator.errors import InputError, InventoryError, JournalError
 from orchestrator.inventory import Hospital
-from orchestrator.journal import Journal, JournalError
+from orchestrator.journal import Journal
 from orchestrator.procedure import Incident, Phase
 
 
@@ -45,7 +46,7 @@ class OperatorWord:
             shown = ", ".join(self.hospital.clients[:10]) + (
                 " ..." if len(self.hospital.clients) > 10 else ""
             )
-            raise JournalError(f"{reporter!r} is not a client PC in the inventory (simrs_clients: {shown})")
+            raise InputError(f"{reporter!r} is not a client PC in the inventory (simrs_clients: {shown})")
         opened = {
             "reporter": reporter,
             "note": note,
@@ -71,9 +72,9 @@ class OperatorWord:
         """SOP 4b on its own (`simrs failover`): a person decided the main server is lost. Journaled as
         an incident that starts approved, at the failover (the units are told to use paper first)."""
         if self.hospital.standby is None:
-            raise JournalError("the inventory has no simrs_standby host: there is nothing to fail over to")
+            raise InventoryError("the inventory has no simrs_standby host: there is nothing to fail over to")
         if not reason.strip():
-            raise JournalError(
+            raise InputError(
                 "say why the SIMRS moves to the standby: --reason TEXT (it goes into the report)"
             )
         return incidents.new_incident(
@@ -106,22 +107,22 @@ class OperatorWord:
         inc = self.incident(incident_id)
         if fence_again:
             if inc.phase != Phase.FAILOVER or "ip_takeover" in inc.failover_done:
-                raise JournalError(
+                raise InputError(
                     f"incident {incident_id} is in {inc.phase}"
                     + (" and the standby holds the service IP" if "ip_takeover" in inc.failover_done else "")
                     + ": --fence-again is for a failover stopped before the service IP moved"
                 )
             if not reason.strip():
-                raise JournalError("say why the main server is fenced again: --reason TEXT")
+                raise InputError("say why the main server is fenced again: --reason TEXT")
             self.journal.append(incident_id, "fence_again", {"by": by, "reason": reason}, ts=self.now())
             return self.incident(incident_id)
         if inc.phase != Phase.SERVER_REPAIR:
-            raise JournalError(
+            raise InputError(
                 f"incident {incident_id} is in {inc.phase}, not in the repair window: "
                 "failover-now only ends a running repair window"
             )
         if not reason.strip():
-            raise JournalError("say why the repair window ends early: --reason TEXT")
+            raise InputError("say why the repair window ends early: --reason TEXT")
         self.journal.append(incident_id, "failover_now", {"by": by, "reason": reason}, ts=self.now())
         return self.incident(incident_id)
 
@@ -131,19 +132,19 @@ class OperatorWord:
         server answers and serves now (read before anything is journaled)."""
         inc = self.incident(incident_id)
         if inc.phase not in (Phase.FAILOVER_PENDING, Phase.FAILOVER) or "ip_takeover" in inc.failover_done:
-            raise JournalError(
+            raise InputError(
                 f"incident {incident_id} is in {inc.phase}"
                 + (" and the standby holds the service IP" if "ip_takeover" in inc.failover_done else "")
                 + ": only a failover that has not moved the service IP can be canceled "
                 "(after it, `simrs failback`)"
             )
         if not reason.strip():
-            raise JournalError("say why the failover is canceled: --reason TEXT (it goes into the report)")
+            raise InputError("say why the failover is canceled: --reason TEXT (it goes into the report)")
         refusal = JournalError(f"incident {incident_id} is being driven by another process: stop it first")
         with self.journal.lock_or_refuse(incident_id, "canceling the failover", refusal):
             check = server_check_facts(self._run("server_check"), self.hospital.primary)
             if not check.get("reachable") or check.get("problems"):
-                raise JournalError(
+                raise InputError(
                     f"the main server {self.hospital.primary} is not healthy now "
                     f"({', '.join(check.get('problems') or ['unreachable'])}): the failover is not "
                     f"canceled; fence it again instead: `simrs incident failover-now {incident_id} "
@@ -157,7 +158,7 @@ class OperatorWord:
     def approve(self, incident_id: str, by: str) -> Incident:
         inc = self.incident(incident_id)
         if inc.phase != Phase.FAILOVER_PENDING:
-            raise JournalError(
+            raise InputError(
                 f"incident {incident_id} is in {inc.phase}: "
                 "only an incident in FAILOVER_PENDING can be approved"
             )
@@ -175,15 +176,15 @@ class OperatorWord:
         rely on that word where the power driver cannot see the power (manual, Wake-on-LAN)."""
         inc = self.incident(incident_id)
         if not inc.active:
-            raise JournalError(f"incident {incident_id} is {inc.phase}: nothing to confirm")
+            raise InputError(f"incident {incident_id} is {inc.phase}: nothing to confirm")
         self.journal.append(incident_id, "primary_confirmed_off", {"by": by}, ts=self.now())
 
     def close(self, incident_id: str, cause: str, by: str) -> Incident:
         inc = self.incident(incident_id)
         if inc.phase == Phase.CLOSED:
-            raise JournalError(f"incident {incident_id} is already closed")
+            raise InputError(f"incident {incident_id} is already closed")
         if not cause.strip():
-            raise JournalError("say what caused the downtime: --cause TEXT (it goes into the report)")
+            raise InputError("say what caused the downtime: --cause TEXT (it goes into the report)")
         with self.journal.lock(incident_id, "closing"):
             self.journal.append(
                 incident_id, "closed", {"cause": cause, "by": by, "phase_at_close": inc.phase}, ts=self.now()

@@ -13,9 +13,9 @@ from typing import Any
 from orchestrator import backups, incidents, interrupt, service_ip
 from orchestrator.ansible import Gateway, PlayResult
 from orchestrator.contract import ConfigError, failback_facts, guard_facts
-from orchestrator.errors import SimrsError
+from orchestrator.errors import InputError, InventoryError, JournalError, SimrsError
 from orchestrator.inventory import Hospital
-from orchestrator.journal import Journal, JournalError
+from orchestrator.journal import Journal
 from orchestrator.procedure import Incident
 from orchestrator.takeover import failover_plan
 
@@ -43,7 +43,7 @@ class ServiceIpOwner:
         its age, whether anyone else answers for the service IP). Changes nothing."""
         h = self.hospital
         if h.standby is None:
-            raise JournalError("the inventory has no simrs_standby host: there is nothing to fail over to")
+            raise InventoryError("the inventory has no simrs_standby host: there is nothing to fail over to")
         result = self.gateway.run("failover", check=True, timeout=600, progress=self.ui.event)
         # Check mode stops where a step cannot be measured (a cold standby stays off; the verify
         # expects the standby): only settings the roles reject are errors here.
@@ -98,7 +98,7 @@ class ServiceIpOwner:
         while a failover runs. Journaled in the incident whose takeover made the standby the owner."""
         h = self.hospital
         if owner is not None and owner not in (h.primary, h.standby):
-            raise JournalError(f"--owner must be {h.primary} or {h.standby}, not {owner!r}")
+            raise InputError(f"--owner must be {h.primary} or {h.standby}, not {owner!r}")
         current = self.current_incident()
         with contextlib.ExitStack() as held:
             if current is not None:
@@ -156,11 +156,11 @@ class ServiceIpOwner:
         entered on the standby is on the primary. Journaled in the failover's incident."""
         inc = self.serving_incident()
         if inc is None:
-            raise JournalError("no failover to undo: by the journal, the main server serves the SIMRS")
+            raise InputError("no failover to undo: by the journal, the main server serves the SIMRS")
         if inc.active:
-            raise JournalError(f"incident {inc.id} is still {inc.phase}: let its failover finish first")
+            raise InputError(f"incident {inc.id} is still {inc.phase}: let its failover finish first")
         if not data_synced:
-            raise JournalError(
+            raise InputError(
                 "failback moves no data: what the units entered on the standby since the failover "
                 f"({time.strftime('%H:%M', time.localtime(inc.verified_at or inc.opened_at))}) must be on "
                 "the main server first (e.g. `simrs backup run` on the standby, restored on the primary); "

@@ -19,10 +19,10 @@ import click
 from rich.console import Console
 
 from orchestrator import interrupt, inventory, settings
-from orchestrator.ansible import AnsibleGateway, InventoryError
+from orchestrator.ansible import AnsibleGateway
 from orchestrator.cli.version import version_option
 from orchestrator.engine import UI, Engine
-from orchestrator.errors import SimrsError
+from orchestrator.errors import HostError, InputError, InventoryError, JournalError, SimrsError
 from orchestrator.journal import Journal, JournalDamagedError, is_damage
 from orchestrator.lab import lab, podman
 from orchestrator.secrets import secret_values
@@ -32,6 +32,22 @@ out = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True, soft_wrap=True)
 
 EXIT_FAILED, EXIT_USAGE, EXIT_WAITING = 1, 2, 3
+# Each kind of error has its exit code here and nowhere else (orchestrator/errors.py names them).
+EXIT_CODES: tuple[tuple[type[SimrsError], int], ...] = (
+    (JournalDamagedError, EXIT_FAILED),  # before JournalError: it is one
+    (HostError, EXIT_FAILED),
+    (InputError, EXIT_USAGE),
+    (InventoryError, EXIT_USAGE),
+    (JournalError, EXIT_USAGE),
+)
+
+
+def exit_code(exc: SimrsError) -> int:
+    """The exit code of an error: by its kind; an error of no kind (the lab's, an interrupt) says its own."""
+    for kind, code in EXIT_CODES:
+        if isinstance(exc, kind):
+            return code
+    return exc.exit_code if exc.exit_code is not None else EXIT_USAGE
 
 
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -43,13 +59,10 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except interrupt.Interrupted as exc:
             err.print(f"[yellow]interrupted[/]: {exc}")
-            sys.exit(exc.exit_code)
+            sys.exit(exit_code(exc))
         except SimrsError as exc:
             err.print(f"[bold red]error:[/] {exc}")
-            sys.exit(exc.exit_code)
-        except InventoryError as exc:
-            err.print(f"[bold red]error:[/] {exc}")
-            sys.exit(EXIT_USAGE)
+            sys.exit(exit_code(exc))
         except KeyboardInterrupt:
             err.print(
                 "[yellow]interrupted[/]: every finished step is in the journal; "
@@ -62,7 +75,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             if is_damage(exc):  # the journal's helpers say this already; never "resume" on damage
                 damaged = JournalDamagedError(settings.journal_path(), str(exc))
                 err.print(f"[bold red]error:[/] {damaged}")
-                sys.exit(damaged.exit_code)
+                sys.exit(exit_code(damaged))
             err.print(f"[bold red]failed:[/] {type(exc).__name__}: {exc}")
             err.print(
                 "every finished step is in the journal; fix the cause and run "
