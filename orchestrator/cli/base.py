@@ -6,6 +6,7 @@ Exit codes: 0 done, 1 failed, 2 bad input (what to fix is printed), 3 waiting fo
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import shutil
 import sys
@@ -24,7 +25,6 @@ from orchestrator.cli.version import version_option
 from orchestrator.engine import UI, Engine
 from orchestrator.errors import HostError, InputError, InventoryError, JournalError, SimrsError
 from orchestrator.journal import Journal, JournalDamagedError, is_damage
-from orchestrator.lab import lab, podman
 from orchestrator.secrets import secret_values
 
 # Not a terminal (a log, CI, a pipe): wide enough that host names and commands are never cut.
@@ -90,7 +90,23 @@ def progress(msg: str) -> None:
     err.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {msg}")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+LAB_COMMANDS = {"lab": "orchestrator.cli.lab_cmd", "demo": "orchestrator.cli.demo_cmd"}
+
+
+class Commands(click.Group):
+    """The command groups. Each registers itself on ``main`` when imported; the lab's own (`lab`,
+    `demo`) are imported only when one of them is named, so production commands never load it."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAB_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAB_COMMANDS and cmd_name not in self.commands:
+            importlib.import_module(LAB_COMMANDS[cmd_name])
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "-i",
     "--inventory",
@@ -120,19 +136,39 @@ def main(
     interrupt.install()  # Ctrl-C / SIGTERM: a clean stop at the next step, a second one forces
 
 
+# ---- the built-in lab plugs in here, and only here ---------------------------------------------
+# A hospital's inventory never loads orchestrator.lab: the lab is loaded when no inventory is given
+# (the built-in lab is the default) or when the inventory read says its hosts are the lab's podman
+# containers (the inventory `simrs lab up` writes).
+LAB_CONNECTION = "simrs.downtime.podman"
+
+
 def default_inventory() -> Path:
+    """No --inventory / SIMRS_INVENTORY: the built-in lab's, as `simrs lab up` wrote it."""
+    from orchestrator.lab import lab  # noqa: PLC0415  (the lab only where the lab is the inventory)
+
     state = lab.load_state()
     if state and state.get("inventory"):
         return Path(state["inventory"])
     return settings.LAB_INVENTORY
 
 
+def plug_in_the_lab(gateway: Any, site: inventory.Site) -> None:
+    """The lab's hosts are podman containers: every run gets the podman settings this machine
+    needs (orchestrator/lab/podman.py). Nothing happens for any other inventory."""
+    if not any(v.get("ansible_connection") == LAB_CONNECTION for v in site.hostvars.values()):
+        return
+    if not hasattr(gateway, "envvars"):  # a fake gateway (unit tests)
+        return
+    from orchestrator.lab import podman  # noqa: PLC0415  (the lab only where the lab is the inventory)
+
+    gateway.envvars.update(podman.extra_env())
+
+
 def make_gateway(ctx: click.Context) -> AnsibleGateway:
     """The gateway for the chosen inventory (unit tests replace this with a fake)."""
     inventory = ctx.obj.get("inventory") or default_inventory()
-    return AnsibleGateway(
-        inventory, settings.runs_dir(), envvars=podman.extra_env(), vault_password_file=vault_password(ctx)
-    )
+    return AnsibleGateway(inventory, settings.runs_dir(), vault_password_file=vault_password(ctx))
 
 
 def vault_password(ctx: click.Context) -> Path | None:
@@ -156,7 +192,9 @@ def vault_password(ctx: click.Context) -> Path | None:
 def load_site(gateway: AnsibleGateway) -> inventory.Site:
     """The inventory, read once and validated as a whole: every problem named, exit 2, before any
     host is touched or anything is journaled (orchestrator/inventory.py)."""
-    return inventory.load(gateway.inventory())
+    site = inventory.load(gateway.inventory())
+    plug_in_the_lab(gateway, site)
+    return site
 
 
 def make_journal(gateway: Any, raw_inventory: dict[str, Any]) -> Journal:

@@ -1,0 +1,71 @@
+"""Production commands never load the lab: only `simrs lab`, `simrs demo`, no inventory at all (the
+built-in lab is the default) or an inventory whose hosts are the lab's podman containers do."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+# Runs in a fresh interpreter: the unit suite itself imports the lab in other tests.
+PROBE = textwrap.dedent(
+    """
+    import json, sys
+    from click.testing import CliRunner
+    import orchestrator.cli as cli
+    after_import = "orchestrator.lab" in sys.modules
+    {run}
+    print(json.dumps({{"after_import": after_import, "after_run": "orchestrator.lab" in sys.modules}}))
+    """
+)
+
+
+def _probe(run: str = "", home: Path | None = None) -> dict:
+    # Never the machine's journal: the state goes to a folder of the test's own.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIMRS_")}
+    env["SIMRS_HOME"] = str(home or Path(tempfile.mkdtemp(prefix="simrs-probe-")))
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE.format(run=run)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        env=env,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_importing_the_production_cli_does_not_import_the_lab():
+    assert _probe() == {"after_import": False, "after_run": False}
+
+
+def test_a_production_command_with_a_hospital_inventory_does_not_load_the_lab(tmp_path):
+    # A hospital's inventory (SSH, no podman): `maintain log` reads it and journals, never the lab.
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(
+        textwrap.dedent(
+            """
+            all:
+              children:
+                simrs_primary: {hosts: {srv-a: {simrs_mgmt_ip: 10.0.0.11, power_driver: manual}}}
+                simrs_standby: {hosts: {srv-b: {simrs_mgmt_ip: 10.0.0.12, power_driver: manual}}}
+                simrs_clients: {hosts: {pc-01: {}}}
+              vars: {simrs_service_ip: 10.0.0.10, simrs_service_prefix: 24}
+            """
+        )
+    )
+    run = (
+        f"res = CliRunner().invoke(cli.main, ['-i', {str(inventory)!r}, 'maintain', 'log', 'genset', "
+        "'--note', 'test run'])\nassert res.exit_code == 0, res.output"
+    )
+    assert _probe(run, home=tmp_path / "simrs") == {"after_import": False, "after_run": False}
+    assert (tmp_path / "simrs" / "journal.sqlite").is_file()  # it ran, and journaled here
+
+
+def test_the_lab_commands_still_load_it():
+    run = "res = CliRunner().invoke(cli.main, ['lab', '--help'])\nassert res.exit_code == 0, res.output"
+    assert _probe(run) == {"after_import": False, "after_run": True}
