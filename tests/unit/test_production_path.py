@@ -69,3 +69,51 @@ def test_a_production_command_with_a_hospital_inventory_does_not_load_the_lab(tm
 def test_the_lab_commands_still_load_it():
     run = "res = CliRunner().invoke(cli.main, ['lab', '--help'])\nassert res.exit_code == 0, res.output"
     assert _probe(run) == {"after_import": False, "after_run": True}
+
+
+def _gateway_env(inventory: Path, tmp_path: Path) -> dict:
+    """The podman settings a real gateway gets once the inventory is read (ansible-inventory runs),
+    on a machine whose podman needs the project's containers.conf."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "podman-needs-project-conf").write_text("yes\n")
+    run = (
+        "from orchestrator import settings\n"
+        "from orchestrator.ansible import AnsibleGateway\n"
+        "from orchestrator.cli import base\n"
+        f"gw = AnsibleGateway(Path({str(inventory)!r}), Path({str(tmp_path / 'runs')!r}))\n"
+        "base.load_site(gw)\n"
+        "print(json.dumps({'env': gw.envvars, 'lab': 'orchestrator.lab' in sys.modules}))\n"
+        "raise SystemExit(0)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIMRS_") and k != "CONTAINERS_CONF"}
+    env.update(SIMRS_HOME=str(tmp_path / "simrs"), SIMRS_CACHE_DIR=str(cache))
+    out = subprocess.run(
+        [sys.executable, "-c", "import json, sys\nfrom pathlib import Path\n" + run],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        env=env,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_the_lab_inventory_brings_the_lab_podman_settings(tmp_path):
+    from orchestrator import settings  # noqa: PLC0415
+
+    seen = _gateway_env(settings.LAB_INVENTORY, tmp_path)
+    assert seen["lab"] is True
+    assert seen["env"].get("CONTAINERS_CONF", "").endswith("orchestrator/lab/containers.conf")
+
+
+def test_a_hospital_inventory_gets_no_lab_settings(tmp_path):
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(
+        "all:\n  children:\n"
+        "    simrs_primary: {hosts: {srv-a: {simrs_mgmt_ip: 10.0.0.11, power_driver: manual}}}\n"
+        "    simrs_standby: {hosts: {srv-b: {simrs_mgmt_ip: 10.0.0.12, power_driver: manual}}}\n"
+        "    simrs_clients: {hosts: {pc-01: {}}}\n"
+        "  vars: {simrs_service_ip: 10.0.0.10, simrs_service_prefix: 24}\n"
+    )
+    assert _gateway_env(inventory, tmp_path) == {"env": {}, "lab": False}
