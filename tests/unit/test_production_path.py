@@ -24,19 +24,23 @@ PROBE = textwrap.dedent(
 )
 
 
-def _probe(run: str = "", home: Path | None = None) -> dict:
-    # Never the machine's journal: the state goes to a folder of the test's own.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SIMRS_")}
-    env["SIMRS_HOME"] = str(home or Path(tempfile.mkdtemp(prefix="simrs-probe-")))
+def _python(code: str, home: Path, **env: str) -> dict:
+    """Run code in a fresh interpreter and read the JSON of its last line. Never the machine's
+    journal or podman settings: the state goes to a folder of the test's own."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SIMRS_") and k != "CONTAINERS_CONF"}
     out = subprocess.run(
-        [sys.executable, "-c", PROBE.format(run=run)],
+        [sys.executable, "-c", code],
         capture_output=True,
         text=True,
         check=True,
         timeout=120,
-        env=env,
+        env={**clean, "SIMRS_HOME": str(home), **env},
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _probe(run: str = "", home: Path | None = None) -> dict:
+    return _python(PROBE.format(run=run), home or Path(tempfile.mkdtemp(prefix="simrs-probe-")))
 
 
 def test_importing_the_production_cli_does_not_import_the_lab():
@@ -86,17 +90,8 @@ def _gateway_env(inventory: Path, tmp_path: Path) -> dict:
         "print(json.dumps({'env': gw.envvars, 'lab': 'orchestrator.lab' in sys.modules}))\n"
         "raise SystemExit(0)"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SIMRS_") and k != "CONTAINERS_CONF"}
-    env.update(SIMRS_HOME=str(tmp_path / "simrs"), SIMRS_CACHE_DIR=str(cache))
-    out = subprocess.run(
-        [sys.executable, "-c", "import json, sys\nfrom pathlib import Path\n" + run],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-        env=env,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    code = "import json, sys\nfrom pathlib import Path\n" + run
+    return _python(code, tmp_path / "simrs", SIMRS_CACHE_DIR=str(cache))
 
 
 def test_the_lab_inventory_brings_the_lab_podman_settings(tmp_path):
