@@ -18,13 +18,16 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from orchestrator import collection, interrupt, settings
 from orchestrator import journal as journal_mod
+from orchestrator.errors import InventoryError
+from orchestrator.results import Collector, HostOutcome, PlayResult, Progress, short
 from orchestrator.runs import end_members, process_start, run_members, scrub_run
+
+__all__ = ["AnsibleGateway", "Gateway", "HostOutcome", "InventoryError", "Job", "PlayResult", "Progress"]
 
 # A run's artifacts are for looking into a recent failure; they hold task output (patient units,
 # host names), so only the newest few are kept.
@@ -32,51 +35,6 @@ KEEP_RUNS = 20
 # Every run has a bound (a hung podman or SSH must never wait forever) and says it still runs.
 DEFAULT_TIMEOUT_S = 900
 HEARTBEAT_S = 15
-
-Progress = Callable[[str, str, str], None]  # (kind, host, text): cheap, never blocks
-
-
-class InventoryError(Exception):
-    """The inventory cannot be used; the message says what to fix (exit code 2)."""
-
-
-@dataclass(frozen=True)
-class HostOutcome:
-    name: str
-    ok: bool
-    unreachable: bool = False
-    failed_task: str | None = None
-    message: str = ""
-    failed_action: str = ""  # the module that failed, e.g. ansible.builtin.assert
-
-    @property
-    def misconfigured(self) -> bool:
-        """Failed on a role's argument spec or preflight assert: the inventory needs fixing."""
-        return self.failed_action.rsplit(".", 1)[-1] in ("assert", "validate_argument_spec")
-
-
-@dataclass(frozen=True)
-class PlayResult:
-    playbook: str
-    status: str  # successful | failed | timeout | canceled | error
-    rc: int
-    hosts: dict[str, HostOutcome] = field(default_factory=dict)
-    data: dict[str, Any] = field(default_factory=dict)
-    seconds: float = 0.0
-    explanation: str = ""
-    complete: bool = True  # the run's final stats arrived: its results can be trusted as facts
-    published: dict[str, Any] = field(default_factory=dict)  # every set_stats key (composed playbooks)
-    changed: dict[str, int] = field(default_factory=dict)  # host -> tasks that changed something
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "successful"
-
-    def unreachable(self) -> list[str]:
-        return sorted(h for h, o in self.hosts.items() if o.unreachable)
-
-    def misconfigured(self) -> list[HostOutcome]:
-        return [o for o in self.hosts.values() if o.misconfigured]
 
 
 class Gateway(Protocol):
@@ -113,68 +71,6 @@ class Job(Protocol):
     def done(self) -> bool: ...
     def wait(self) -> PlayResult: ...
     def cancel(self) -> None: ...
-
-
-def _short(text: object, limit: int = 300) -> str:
-    return " ".join(str(text).split())[:limit]
-
-
-class _Collector:
-    """Owns the runner callbacks: per-host outcomes, published data, progress."""
-
-    def __init__(self, playbook: str, progress: Progress | None) -> None:
-        self.playbook = playbook
-        self.progress = progress
-        self.hosts: dict[str, HostOutcome] = {}
-        self.artifact_data: dict[str, Any] = {}
-        self.saw_stats = False
-        self.changed: dict[str, int] = {}
-        self.errors: list[str] = []
-        self.pid: int | None = None  # the ansible-playbook process (from the first event)
-        self.on_pid: Callable[[int], None] | None = None
-        self.last_task = ""
-
-    def event_handler(self, event: dict[str, Any]) -> bool:
-        """Cheap and never raising: an exception here would end ansible-runner's event stream."""
-        try:
-            self._take(event)
-        except Exception as exc:  # a malformed event must not cost the run its results
-            self.errors.append(f"{type(exc).__name__}: {exc}")
-        return True  # keep the event on disk too: wait() re-reads them if a live one was missed
-
-    def _take(self, event: dict[str, Any]) -> None:
-        kind = event.get("event", "")
-        data = event.get("event_data") or {}
-        res = data.get("res") if isinstance(data.get("res"), dict) else {}
-        host = data.get("host") or ""
-        task = data.get("task") or ""
-        if self.pid is None and isinstance(event.get("pid"), int):
-            self.pid = event["pid"]
-            if self.on_pid is not None:
-                self.on_pid(self.pid)
-        if kind == "playbook_on_task_start":
-            self.last_task = task
-        if kind == "playbook_on_stats":
-            self.saw_stats = True
-            self.artifact_data = data.get("artifact_data") or {}
-            self.changed = dict(data.get("changed") or {})
-        elif kind == "runner_on_unreachable":
-            msg = _short(res.get("msg", "unreachable"))
-            self.hosts[host] = HostOutcome(host, False, True, task, msg)
-        elif kind == "runner_on_failed" and not data.get("ignore_errors"):
-            if not self.hosts.get(host) or self.hosts[host].ok:
-                msg = _short(res.get("msg", "failed"), 500)
-                action = str(data.get("task_action") or "")
-                self.hosts[host] = HostOutcome(host, False, False, task, msg, action)
-        elif kind in ("runner_on_ok", "runner_on_skipped") and host not in self.hosts:
-            self.hosts[host] = HostOutcome(host, True)
-        if self.progress and kind in (
-            "runner_on_ok",
-            "runner_on_failed",
-            "runner_on_unreachable",
-            "playbook_on_task_start",
-        ):
-            self.progress(kind, host, task)
 
 
 class AnsibleGateway:
@@ -295,7 +191,7 @@ class AnsibleGateway:
         private = Path(
             tempfile.mkdtemp(prefix=f"{time.strftime('%Y%m%dT%H%M%S')}-{playbook}-", dir=self.runs_dir)
         )
-        collector = _Collector(playbook, progress)
+        collector = Collector(playbook, progress)
         started = time.monotonic()
         handle = RunHandle(playbook, collector, started, private, self, timeout)
         collector.on_pid = handle.record_pid
@@ -359,7 +255,7 @@ class AnsibleGateway:
                 **vault,
             )
         if not isinstance(out, dict) or not out:
-            said = _short(err or out, 500)
+            said = short(err or out, 500)
             if "vault" in said.lower() and ("no vault secrets" in said or "decrypt" in said.lower()):
                 given = self.vault_password_file is not None
                 raise InventoryError(
@@ -382,7 +278,7 @@ class RunHandle:
     def __init__(
         self,
         playbook: str,
-        collector: _Collector,
+        collector: Collector,
         started: float,
         private: Path,
         gateway: AnsibleGateway,
@@ -491,7 +387,7 @@ class RunHandle:
             raise interrupt.Interrupted(f"{interrupt.name()}: {where}", interrupt.signum())
         if not self._collector.saw_stats:
             # A live event was missed (seen under heavy load): rebuild from the events on disk.
-            replay = _Collector(self.playbook, None)
+            replay = Collector(self.playbook, None)
             for event in self._runner.events:
                 replay.event_handler(event)
             if replay.saw_stats or len(replay.hosts) > len(self._collector.hosts):

@@ -4,7 +4,7 @@ verdicts and errors. Pure: no I/O, no clock, no Ansible (the CLI runs the playbo
 The playbooks (docs/backup-format.md, role ``backup``) publish one result per host:
 ``simrs_backup`` (run), ``simrs_backup_list``, ``simrs_backup_verify``, ``simrs_binlog_ship``.
 A refusal (disk missing, unmarked, read-only, full; a wrong setting) is a failed assert in the
-role: it becomes a ``SimrsError`` with exit code 2, since the operator must act (plug in the disk,
+role: it becomes an ``InputError`` (exit 2), since the operator must act (plug in the disk,
 mark it, free space, fix the inventory). Anything else that stops a run (a host unreachable, a
 tool failing, the runner timing out) is exit code 1.
 """
@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from orchestrator.ansible import PlayResult
-from orchestrator.errors import SimrsError
+from orchestrator.errors import HostError, InputError
 
 RUN, LIST, VERIFY, SHIP = "backup", "backup_list", "backup_verify", "binlog_ship"
 METHODS = ("dump", "physical")
@@ -92,7 +92,7 @@ class Verdict:
 
 def run_extravars(method: str, initialize_disk: bool) -> dict[str, Any]:
     if method not in METHODS:
-        raise SimrsError(f"unknown backup method {method!r}: use one of {', '.join(METHODS)}")
+        raise InputError(f"unknown backup method {method!r}: use one of {', '.join(METHODS)}")
     extravars: dict[str, Any] = {"backup_method": method}
     if initialize_disk:
         extravars["backup_disk_initialize"] = True
@@ -106,7 +106,7 @@ def verify_extravars(set_name: str | None, test_restore: bool, restore_host: str
     }
     if restore_host:
         if not test_restore:
-            raise SimrsError("--restore-host only means something with --test-restore")
+            raise InputError("--restore-host only means something with --test-restore")
         extravars["backup_verify_restore_host"] = restore_host
     return extravars
 
@@ -115,7 +115,7 @@ def verify_extravars(set_name: str | None, test_restore: bool, restore_host: str
 
 
 def published(result: PlayResult) -> tuple[str, dict[str, Any]]:
-    """The one host's published result, or a SimrsError that says why there is none and what to do.
+    """The one host's published result, or an InputError or HostError saying why there is none.
 
     A host that failed is an error even when it published (a refusal publishes ok false with the
     reason as its detail); a verify that found bad sets did not fail, so its verdict comes back.
@@ -124,13 +124,13 @@ def published(result: PlayResult) -> tuple[str, dict[str, Any]]:
     hosts = sorted(set(result.data) | set(result.hosts))
     if not hosts:
         if result.status in ("timeout", "error", "canceled") or not result.complete:
-            raise SimrsError(f"{what} could not run: {result.explanation or result.status}", exit_code=1)
-        raise SimrsError(
+            raise HostError(f"{what} could not run: {result.explanation or result.status}")
+        raise InputError(
             f"{what} ran on no host: the inventory needs the SIMRS server (with the external disk) "
             "in the group simrs_primary"
         )
     if len(hosts) > 1:
-        raise SimrsError(
+        raise InputError(
             f"{what} ran on {', '.join(hosts)}: simrs_primary must hold exactly one host "
             "(the SIMRS server with the external disk)"
         )
@@ -138,10 +138,9 @@ def published(result: PlayResult) -> tuple[str, dict[str, Any]]:
     entry = result.data.get(host)
     outcome = result.hosts.get(host)
     if outcome is not None and outcome.unreachable:
-        raise SimrsError(
+        raise HostError(
             f"{what}: {host} is unreachable ({outcome.message}); check that it is on and that "
-            "Ansible can log in to it, then run again. Nothing was written.",
-            exit_code=1,
+            "Ansible can log in to it, then run again. Nothing was written."
         )
     failed = outcome is not None and not outcome.ok
     if failed or not isinstance(entry, dict):
@@ -153,9 +152,9 @@ def published(result: PlayResult) -> tuple[str, dict[str, Any]]:
         if "backup_disk_initialize" in detail:
             detail = f"{detail} ({INITIALIZE_HINT})"
         prefix = "" if refused else f"{what} failed on {host}: "
-        raise SimrsError(prefix + detail, exit_code=2 if refused else 1)
+        raise (InputError if refused else HostError)(prefix + detail)
     if result.status in ("timeout", "error", "canceled") or not result.complete:
-        raise SimrsError(f"{what} could not finish: {result.explanation or result.status}", exit_code=1)
+        raise HostError(f"{what} could not finish: {result.explanation or result.status}")
     return host, entry
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from orchestrator.errors import SimrsError
+from orchestrator.errors import HostError, SimrsError
 
 NAMESPACE, NAME = "simrs", "downtime"
 PACKAGE = Path(__file__).resolve().parent
@@ -81,10 +81,9 @@ def locate() -> Collection:
         return Collection(installed, INSTALLED, checkout=False)
     if (CHECKOUT / "galaxy.yml").is_file() and (CHECKOUT / "playbooks").is_dir():
         return Collection(CHECKOUT, CHECKOUT / ".collections", checkout=True)
-    raise SimrsError(
+    raise HostError(
         f"the collection {NAMESPACE}.{NAME} is neither in this installation ({installed}) nor in a "
-        f"checkout ({CHECKOUT}): reinstall simrs-downtime from its wheel, or run from a git checkout",
-        exit_code=1,
+        f"checkout ({CHECKOUT}): reinstall simrs-downtime from its wheel, or run from a git checkout"
     )
 
 

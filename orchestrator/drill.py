@@ -19,9 +19,9 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from orchestrator import procedure
+from orchestrator import incidents
 from orchestrator.ansible import Gateway, PlayResult, Progress, parse_inventory
-from orchestrator.errors import SimrsError
+from orchestrator.errors import InputError
 from orchestrator.journal import DRILL_LOCK, Event, Journal
 
 # In the order they run. The RTO is the time until the SIMRS was verified: every phase but the
@@ -42,8 +42,8 @@ PHASE_TASKS = {
 }
 
 
-class DrillError(SimrsError):
-    """A drill that must not run (exit 2), or one that could not run at all (exit 1)."""
+class DrillError(InputError):
+    """A drill that must not run: the message says why; nothing was changed."""
 
 
 @dataclass(frozen=True)
@@ -202,15 +202,6 @@ def _verify_summary(verify: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
-def active_incident(journal: Journal) -> procedure.Incident | None:
-    """The incident still being handled, if any (it may need the standby any moment)."""
-    for incident_id in reversed(journal.incidents()):
-        inc = procedure.replay(incident_id, journal.events(incident_id))
-        if inc.active:
-            return inc
-    return None
-
-
 # ---- running it ----------------------------------------------------------------------------------
 
 
@@ -228,29 +219,25 @@ def run(
     problem = drill_ip_problem(settings.drill_ip, settings.service_ip, settings.mgmt_ips)
     if problem:
         raise DrillError(f"REFUSED: {problem}. Nothing was changed.")
-    refusal = DrillError(
-        "REFUSED: another drill is running from this admin machine (one standby, one drill); "
-        "wait for it to finish. Nothing was changed."
+    return incidents.guarded_run(
+        journal,
+        lock=LOCK,
+        purpose="running a drill",
+        busy=DrillError(
+            "REFUSED: another drill is running from this admin machine (one standby, one drill); "
+            "wait for it to finish. Nothing was changed."
+        ),
+        during_incident=lambda inc: DrillError(
+            f"REFUSED: incident {inc.id} is open ({inc.phase}): the standby may be needed for it. "
+            f"Finish it first (`simrs incident status {inc.id}`), then drill. Nothing was changed."
+        ),
+        new_id=journal.new_drill_id,
+        started=("drill_started", {"standby": settings.standby, "drill_ip": settings.drill_ip, "by": by}),
+        run=lambda _: gateway.run("drill", progress=progress, timeout=DRILL_TIMEOUT_S),
+        facts=lambda result: drill_facts(result, settings),
+        finished="drill_finished",
+        now=now,
     )
-    with journal.lock_or_refuse(LOCK, "running a drill", refusal):
-        with journal.exclusive("starting a drill"):  # no incident opened in between
-            inc = active_incident(journal)
-            if inc is not None:
-                raise DrillError(
-                    f"REFUSED: incident {inc.id} is open ({inc.phase}): the standby may be needed for it. "
-                    f"Finish it first (`simrs incident status {inc.id}`), then drill. Nothing was changed."
-                )
-            drill_id = journal.new_drill_id(now())
-            journal.append(
-                drill_id,
-                "drill_started",
-                {"standby": settings.standby, "drill_ip": settings.drill_ip, "by": by},
-                ts=now(),
-            )
-        result = gateway.run("drill", progress=progress, timeout=DRILL_TIMEOUT_S)
-        facts = drill_facts(result, settings)
-        journal.append(drill_id, "drill_finished", facts, ts=now())
-    return drill_id, facts
 
 
 def exit_code(facts: dict[str, Any]) -> int:

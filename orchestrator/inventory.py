@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.ansible import parse_inventory
-from orchestrator.errors import SimrsError
+from orchestrator.errors import InventoryError, SimrsError
 
 POWER_DRIVERS = ("podman", "wol", "ipmi", "redfish", "manual")
 CHANNELS = ("screen", "webhook", "email")
@@ -25,16 +25,15 @@ MAC = re.compile(r"^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$")
 SERVER_GROUPS = ("simrs_primary", "simrs_standby")
 
 
-class BadInventoryError(SimrsError):
-    """The inventory has settings that cannot work; every one is named (exit code 2)."""
+class BadInventoryError(InventoryError):
+    """The inventory has settings that cannot work; every one is named."""
 
     def __init__(self, problems: list[str], source: str = "the inventory") -> None:
         self.problems = problems
         lines = "\n".join(f"  - {p}" for p in problems)
         super().__init__(
             f"{source} needs fixing before anything runs ({len(problems)} problem"
-            f"{'s' if len(problems) != 1 else ''}; nothing was changed on any host):\n{lines}",
-            exit_code=2,
+            f"{'s' if len(problems) != 1 else ''}; nothing was changed on any host):\n{lines}"
         )
 
 

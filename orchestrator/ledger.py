@@ -14,13 +14,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.errors import SimrsError
+from orchestrator.errors import InputError
 from orchestrator.procedure import Incident
 
 BACK_TO_NORMAL = ("restored", "restored_on_standby")
 
 
-class BackfillError(SimrsError):
+class BackfillError(InputError):
     """A backfill that cannot be recorded (exit 2): the message says why; nothing was written."""
 
 

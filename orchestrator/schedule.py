@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import SimrsError
+from orchestrator.errors import HostError, InputError
 
 PREFIX = "simrs-"
 MARKER = "# Managed by `simrs schedule install` (simrs.downtime): `simrs schedule remove` deletes it."
@@ -77,12 +77,12 @@ def resolve(settings: Mapping[str, Any] | None) -> dict[str, str]:
     if settings is None:
         settings = {}
     if not isinstance(settings, Mapping):
-        raise SimrsError(
+        raise InputError(
             f"simrs_schedule must be a mapping of job to time (keys: {', '.join(JOB_KEYS)}), not {settings!r}"
         )
     unknown = sorted(set(settings) - set(JOB_KEYS))
     if unknown:
-        raise SimrsError(
+        raise InputError(
             f"simrs_schedule has unknown job(s) {', '.join(map(str, unknown))}: "
             f"the jobs are {', '.join(JOB_KEYS)}"
         )
@@ -92,7 +92,7 @@ def resolve(settings: Mapping[str, Any] | None) -> dict[str, str]:
         if value in (None, "", False):
             continue
         if not isinstance(value, str) or "\n" in value or not value.strip():
-            raise SimrsError(
+            raise InputError(
                 f"simrs_schedule.{job.key} is {value!r}: give a systemd calendar time in quotes "
                 f"(e.g. {job.default!r}) or null to switch the job off"
             )
@@ -107,7 +107,7 @@ def job(key: str) -> Job:
 def check_paths(simrs: Path, inventory: Path) -> None:
     for what, path in (("the simrs executable", simrs), ("the inventory", inventory)):
         if not SAFE_PATH.match(str(path)):
-            raise SimrsError(
+            raise InputError(
                 f"{what} is at {str(path)!r}: scheduled commands need an absolute path of letters, "
                 "digits and ._-/+@ only (no spaces or quotes); install or link it under such a path"
             )
@@ -120,7 +120,7 @@ def validate(schedule: Mapping[str, str], analyze: Callable[[str], str | None] |
         if analyze is not None:
             problem = analyze(expr)
             if problem:
-                raise SimrsError(
+                raise InputError(
                     f"simrs_schedule.{key} is {expr!r}, which systemd cannot read ({problem}): "
                     f"write e.g. {job(key).default!r} (see `man systemd.time`, CALENDAR EVENTS)"
                 )
@@ -142,7 +142,7 @@ def check_vault_file(vault: Path) -> None:
     check_paths(vault, vault)
     info = vault.stat()
     if info.st_mode & 0o077 or info.st_uid != 0:
-        raise SimrsError(
+        raise InputError(
             f"the vault password file {vault} can be read by others (mode {info.st_mode & 0o777:o}, "
             f"owner uid {info.st_uid}): scheduled jobs only use a root-only file "
             f"(`chown root:root {vault} && chmod 0600 {vault}`)"
@@ -223,7 +223,7 @@ def _cron_dow(text: str) -> str:
         try:
             numbers = [DAYS.index(end.capitalize()) for end in ends]
         except ValueError:
-            raise SimrsError(f"{part!r} is not a weekday: use Mon, Tue, Wed, Thu, Fri, Sat, Sun") from None
+            raise InputError(f"{part!r} is not a weekday: use Mon, Tue, Wed, Thu, Fri, Sat, Sun") from None
         parts.append("-".join(str(n) for n in numbers))
     return ",".join(parts)
 
@@ -237,7 +237,7 @@ def to_cron(key: str, expr: str) -> tuple[str, int | None]:
     if text.lower() in SHORTHANDS:
         return SHORTHANDS[text.lower()], None
     match = CALENDAR.match(text)
-    bad = SimrsError(
+    bad = InputError(
         f"simrs_schedule.{key} is {expr!r}, which this machine's cron cannot express (it has no "
         "systemd): use the form [Weekday] [*-*-DAY[..DAY]] HH:MM or *:0/N (every N minutes)"
     )
@@ -373,9 +373,9 @@ def write_atomic(path: Path, text: str) -> None:
 
 def apply(unit_dir: Path, change: Plan) -> None:
     if not unit_dir.is_dir():
-        raise SimrsError(f"{unit_dir} does not exist: create it, or give another --unit-dir")
+        raise InputError(f"{unit_dir} does not exist: create it, or give another --unit-dir")
     if not os.access(unit_dir, os.W_OK):
-        raise SimrsError(f"cannot write to {unit_dir}: run as root (sudo), or give another --unit-dir")
+        raise InputError(f"cannot write to {unit_dir}: run as root (sudo), or give another --unit-dir")
     for name, text in change.write.items():
         write_atomic(unit_dir / name, text)
     for name in change.remove:
@@ -404,9 +404,7 @@ class Systemctl:
     def _call(self, *args: str) -> subprocess.CompletedProcess[str]:
         proc = self._runner(["systemctl", *args])
         if proc.returncode != 0:
-            raise SimrsError(
-                f"systemctl {' '.join(args)} failed: {(proc.stderr or proc.stdout).strip()}", exit_code=1
-            )
+            raise HostError(f"systemctl {' '.join(args)} failed: {(proc.stderr or proc.stdout).strip()}")
         return proc
 
     def reload(self) -> None:

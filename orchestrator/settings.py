@@ -9,8 +9,7 @@ import os
 import re
 from pathlib import Path
 
-from orchestrator.errors import SimrsError
-from orchestrator.journal import JournalError
+from orchestrator.errors import InputError, SimrsError
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +98,9 @@ def parse_duration(text: str) -> int:
     else:
         parts = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", value)
         if not parts or not any(parts.groups()):
-            raise JournalError(f"cannot read the duration {text!r}: write e.g. 90s, 2m, 1h or 1h30m")
+            raise InputError(f"cannot read the duration {text!r}: write e.g. 90s, 2m, 1h or 1h30m")
         h, m, s = (int(g or 0) for g in parts.groups())
         seconds = h * 3600 + m * 60 + s
     if seconds < 10 or seconds > 24 * 3600:
-        raise JournalError(f"a repair window of {text!r} is out of range: between 10 s and 24 h")
+        raise InputError(f"a repair window of {text!r} is out of range: between 10 s and 24 h")
     return seconds

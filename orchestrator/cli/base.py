@@ -6,6 +6,7 @@ Exit codes: 0 done, 1 failed, 2 bad input (what to fix is printed), 3 waiting fo
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import shutil
 import sys
@@ -19,12 +20,11 @@ import click
 from rich.console import Console
 
 from orchestrator import interrupt, inventory, settings
-from orchestrator.ansible import AnsibleGateway, InventoryError
+from orchestrator.ansible import AnsibleGateway
 from orchestrator.cli.version import version_option
 from orchestrator.engine import UI, Engine
-from orchestrator.errors import SimrsError
+from orchestrator.errors import HostError, InputError, InventoryError, JournalError, SimrsError
 from orchestrator.journal import Journal, JournalDamagedError, is_damage
-from orchestrator.lab import lab, podman
 from orchestrator.secrets import secret_values
 
 # Not a terminal (a log, CI, a pipe): wide enough that host names and commands are never cut.
@@ -32,6 +32,22 @@ out = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True, soft_wrap=True)
 
 EXIT_FAILED, EXIT_USAGE, EXIT_WAITING = 1, 2, 3
+# Each kind of error has its exit code here and nowhere else (orchestrator/errors.py names them).
+EXIT_CODES: tuple[tuple[type[SimrsError], int], ...] = (
+    (JournalDamagedError, EXIT_FAILED),  # before JournalError: it is one
+    (HostError, EXIT_FAILED),
+    (InputError, EXIT_USAGE),
+    (InventoryError, EXIT_USAGE),
+    (JournalError, EXIT_USAGE),
+)
+
+
+def exit_code(exc: SimrsError) -> int:
+    """The exit code of an error: by its kind; an error of no kind (the lab's, an interrupt) says its own."""
+    for kind, code in EXIT_CODES:
+        if isinstance(exc, kind):
+            return code
+    return exc.exit_code if exc.exit_code is not None else EXIT_USAGE
 
 
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -43,13 +59,10 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except interrupt.Interrupted as exc:
             err.print(f"[yellow]interrupted[/]: {exc}")
-            sys.exit(exc.exit_code)
+            sys.exit(exit_code(exc))
         except SimrsError as exc:
             err.print(f"[bold red]error:[/] {exc}")
-            sys.exit(exc.exit_code)
-        except InventoryError as exc:
-            err.print(f"[bold red]error:[/] {exc}")
-            sys.exit(EXIT_USAGE)
+            sys.exit(exit_code(exc))
         except KeyboardInterrupt:
             err.print(
                 "[yellow]interrupted[/]: every finished step is in the journal; "
@@ -62,7 +75,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             if is_damage(exc):  # the journal's helpers say this already; never "resume" on damage
                 damaged = JournalDamagedError(settings.journal_path(), str(exc))
                 err.print(f"[bold red]error:[/] {damaged}")
-                sys.exit(damaged.exit_code)
+                sys.exit(exit_code(damaged))
             err.print(f"[bold red]failed:[/] {type(exc).__name__}: {exc}")
             err.print(
                 "every finished step is in the journal; fix the cause and run "
@@ -77,7 +90,23 @@ def progress(msg: str) -> None:
     err.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {msg}")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+LAB_COMMANDS = {"lab": "orchestrator.cli.lab_cmd", "demo": "orchestrator.cli.demo_cmd"}
+
+
+class Commands(click.Group):
+    """The command groups. Each registers itself on ``main`` when imported; the lab's own (`lab`,
+    `demo`) are imported only when one of them is named, so production commands never load it."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAB_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAB_COMMANDS and cmd_name not in self.commands:
+            importlib.import_module(LAB_COMMANDS[cmd_name])
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "-i",
     "--inventory",
@@ -107,19 +136,39 @@ def main(
     interrupt.install()  # Ctrl-C / SIGTERM: a clean stop at the next step, a second one forces
 
 
+# ---- the built-in lab plugs in here, and only here ---------------------------------------------
+# A hospital's inventory never loads orchestrator.lab: the lab is loaded when no inventory is given
+# (the built-in lab is the default) or when the inventory read says its hosts are the lab's podman
+# containers (the inventory `simrs lab up` writes).
+LAB_CONNECTION = "simrs.downtime.podman"
+
+
 def default_inventory() -> Path:
+    """No --inventory / SIMRS_INVENTORY: the built-in lab's, as `simrs lab up` wrote it."""
+    from orchestrator.lab import lab  # noqa: PLC0415  (the lab only where the lab is the inventory)
+
     state = lab.load_state()
     if state and state.get("inventory"):
         return Path(state["inventory"])
     return settings.LAB_INVENTORY
 
 
+def plug_in_the_lab(gateway: Any, site: inventory.Site) -> None:
+    """The lab's hosts are podman containers: every run gets the podman settings this machine
+    needs (orchestrator/lab/podman.py). Nothing happens for any other inventory."""
+    if not any(v.get("ansible_connection") == LAB_CONNECTION for v in site.hostvars.values()):
+        return
+    if not hasattr(gateway, "envvars"):  # a fake gateway (unit tests)
+        return
+    from orchestrator.lab import podman  # noqa: PLC0415  (the lab only where the lab is the inventory)
+
+    gateway.envvars.update(podman.extra_env())
+
+
 def make_gateway(ctx: click.Context) -> AnsibleGateway:
     """The gateway for the chosen inventory (unit tests replace this with a fake)."""
     inventory = ctx.obj.get("inventory") or default_inventory()
-    return AnsibleGateway(
-        inventory, settings.runs_dir(), envvars=podman.extra_env(), vault_password_file=vault_password(ctx)
-    )
+    return AnsibleGateway(inventory, settings.runs_dir(), vault_password_file=vault_password(ctx))
 
 
 def vault_password(ctx: click.Context) -> Path | None:
@@ -143,7 +192,9 @@ def vault_password(ctx: click.Context) -> Path | None:
 def load_site(gateway: AnsibleGateway) -> inventory.Site:
     """The inventory, read once and validated as a whole: every problem named, exit 2, before any
     host is touched or anything is journaled (orchestrator/inventory.py)."""
-    return inventory.load(gateway.inventory())
+    site = inventory.load(gateway.inventory())
+    plug_in_the_lab(gateway, site)
+    return site
 
 
 def make_journal(gateway: Any, raw_inventory: dict[str, Any]) -> Journal:

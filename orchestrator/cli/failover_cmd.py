@@ -12,7 +12,7 @@ from orchestrator import procedure, settings
 from orchestrator.cli import base
 from orchestrator.cli.base import err, handle_errors, main, out
 from orchestrator.cli.incident_cmd import RichUI, render_incident
-from orchestrator.journal import JournalError
+from orchestrator.errors import InputError
 
 
 @main.command("failover")
@@ -37,13 +37,11 @@ def failover(ctx: click.Context, reason: str, dry_run: bool, yes: bool, as_json:
             render_plan(plan)
         sys.exit(0 if plan["ready"] else 1)
     if not reason.strip():
-        raise JournalError("say why the SIMRS moves to the standby: --reason TEXT (it goes into the report)")
+        raise InputError("say why the SIMRS moves to the standby: --reason TEXT (it goes into the report)")
     h = engine.hospital
     if not yes:
         if not sys.stdin.isatty():
-            raise JournalError(
-                "not a terminal: confirm the failover with --yes (or look first with --dry-run)"
-            )
+            raise InputError("not a terminal: confirm the failover with --yes (or look first with --dry-run)")
         click.confirm(
             f"Fence {h.primary} (it is switched off) and move the SIMRS to {h.standby}?", abort=True, err=True
         )

@@ -15,8 +15,7 @@ from orchestrator import ledger, procedure, report, settings
 from orchestrator.cli import base
 from orchestrator.cli.base import err, handle_errors, main, out, progress
 from orchestrator.engine import Engine
-from orchestrator.errors import SimrsError
-from orchestrator.journal import JournalError
+from orchestrator.errors import InputError, SimrsError
 from orchestrator.procedure import Action, Incident
 
 
@@ -238,7 +237,7 @@ def _pick(engine: Engine, incident_id: str | None) -> str:
         return active.id
     ids = engine.journal.incidents()
     if not ids:
-        raise JournalError("there is no incident yet: open one with `simrs incident open --reporter PC`")
+        raise InputError("there is no incident yet: open one with `simrs incident open --reporter PC`")
     return ids[-1]
 
 

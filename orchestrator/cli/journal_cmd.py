@@ -14,7 +14,7 @@ from rich.markup import escape
 
 from orchestrator import journal, settings
 from orchestrator.cli.base import err, handle_errors, main, out
-from orchestrator.journal import JournalError
+from orchestrator.errors import InputError
 
 
 def _when(ts: float | None) -> str:
@@ -125,9 +125,9 @@ def journal_restore(source: str, yes: bool, force: bool) -> None:
     chosen = journal.resolve_copy(path, source)
     if not yes:
         if not sys.stdin.isatty():
-            raise JournalError("not a terminal: confirm the restore with --yes; nothing was changed")
+            raise InputError("not a terminal: confirm the restore with --yes; nothing was changed")
         if not click.confirm(f"Set {path} aside and go back to {chosen}?", err=True):
-            raise JournalError("not restored; nothing was changed")
+            raise InputError("not restored; nothing was changed")
     done = journal.restore(path, chosen, force=force)
     out.print(
         f"restored {escape(str(done.journal))} from {escape(str(done.copy.path))}: {done.events} events, "

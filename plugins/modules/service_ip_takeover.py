@@ -31,6 +31,8 @@ description:
 version_added: 0.4.0
 author:
   - SIMRS downtime automation maintainers
+extends_documentation_fragment:
+- simrs.downtime.attributes
 options:
   address:
     description: The service IP (IPv4, without the prefix).
@@ -72,11 +74,6 @@ options:
     description: The systemd unit that takes the address at boot.
     type: str
     default: simrs-service-ip.service
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
 """
 
 EXAMPLES = r"""

@@ -24,6 +24,8 @@ description:
 version_added: 0.1.0
 author:
   - SIMRS downtime automation maintainers
+extends_documentation_fragment:
+- simrs.downtime.attributes
 options:
   host:
     description: Address or name to connect to.
@@ -37,11 +39,6 @@ options:
     description: Upper bound in seconds for name resolution plus the connection.
     type: float
     default: 2.0
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
 """
 
 EXAMPLES = r"""

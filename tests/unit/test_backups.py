@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from orchestrator import backups, cli
 from orchestrator.ansible import HostOutcome, PlayResult
 from orchestrator.cli import base
+from orchestrator.cli.base import exit_code
 from orchestrator.errors import SimrsError
 from tests.unit.test_engine import FakeGateway, result
 
@@ -136,7 +137,7 @@ def test_row_state(verify, complete, state, reason):
 def test_refusals_and_failures_are_one_clear_error(res, code, text):
     with pytest.raises(SimrsError) as caught:
         backups.published(res)
-    assert caught.value.exit_code == code
+    assert exit_code(caught.value) == code
     assert text in str(caught.value)
     assert "\n" not in str(caught.value)
 

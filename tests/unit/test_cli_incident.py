@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from orchestrator import cli
-from orchestrator.engine import Engine, Hospital
+from orchestrator.engine import Engine
+from orchestrator.inventory import Hospital
 from orchestrator.journal import Journal
 from tests.unit.test_engine import CLIENTS, NOTIFY_OK, FakeGateway, result, triage_all
 

@@ -10,8 +10,10 @@ from click.testing import CliRunner
 
 from orchestrator import cli, drill
 from orchestrator.ansible import HostOutcome, PlayResult
+from orchestrator.cli.base import exit_code
 from orchestrator.drill import DrillError, DrillSettings
-from orchestrator.engine import Engine, Hospital
+from orchestrator.engine import Engine
+from orchestrator.inventory import Hospital
 from orchestrator.journal import Journal
 from tests.unit.test_engine import FakeGateway
 
@@ -255,7 +257,7 @@ def test_an_unsafe_test_address_is_refused_before_anything_runs(journal):
     unsafe = DrillSettings(**{**SETTINGS.__dict__, "drill_ip": "198.18.0.10"})
     with pytest.raises(DrillError, match="is the service IP") as refused:
         drill.run(journal, gateway, unsafe, by="it-ops")
-    assert refused.value.exit_code == 2
+    assert exit_code(refused.value) == 2
     assert gateway.calls == []
     assert journal.drills() == []
 

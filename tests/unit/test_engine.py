@@ -10,18 +10,20 @@ import pytest
 
 from orchestrator import procedure
 from orchestrator.ansible import HostOutcome, PlayResult
-from orchestrator.engine import (
+from orchestrator.cli.base import exit_code
+from orchestrator.contract import (
     ConfigError,
-    Engine,
-    Hospital,
     failover_extravars,
-    failover_plan,
     notice_facts,
     server_check_facts,
     triage_facts,
 )
+from orchestrator.engine import Engine
+from orchestrator.errors import HostError, InputError, InventoryError
+from orchestrator.inventory import Hospital
 from orchestrator.journal import DRILL_LOCK, Journal, JournalError
 from orchestrator.procedure import Phase, replay
+from orchestrator.takeover import failover_plan
 from tests.unit.test_procedure import CONFIRMED
 
 CLIENTS = ("farmasi-01", "kasir-01", "pendaftaran-01")
@@ -291,7 +293,7 @@ def test_bad_reporter_and_second_open_are_refused(tmp_path):
     engine, _, _ = make(
         tmp_path, {"triage": [triage_all(False, False)], "server_check": [result("server_check", {})]}
     )
-    with pytest.raises(JournalError, match="'kasir-99' is not a client PC in the inventory"):
+    with pytest.raises(InputError, match="'kasir-99' is not a client PC in the inventory"):
         engine.open("kasir-99")
     first = engine.open("kasir-01")
     with pytest.raises(JournalError, match=f"incident {first} .* is still open"):
@@ -401,7 +403,7 @@ def test_a_role_refusing_its_settings_stops_the_incident_with_what_to_fix(tmp_pa
         ConfigError, match=r"the inventory needs fixing .*simrs_service_ip is not an IPv4"
     ) as info:
         engine.drive(incident_id)
-    assert info.value.exit_code == 2
+    assert exit_code(info.value) == 2
     inc = engine.incident(incident_id)
     assert inc.verdict is None  # no fact was made up from a refused run
     assert inc.pending_action == "triage"
@@ -411,17 +413,17 @@ def test_a_run_without_results_is_a_failure_not_a_fact(tmp_path):
     silent = PlayResult("triage", "failed", 4, {}, {}, explanation="no results were received", complete=False)
     engine, _gw, _ = make(tmp_path, {"triage": [silent]})
     incident_id = engine.open("kasir-01")
-    with pytest.raises(ConfigError, match="triage could not run: no results were received") as info:
+    with pytest.raises(HostError, match="triage could not run: no results were received") as info:
         engine.drive(incident_id)
-    assert info.value.exit_code == 1
+    assert exit_code(info.value) == 1
     assert engine.incident(incident_id).verdict is None
 
 
 def test_a_runner_timeout_is_a_failure_not_a_fact(tmp_path):
     engine, _gw, _ = make(tmp_path, {"triage": [result("triage", {}, status="timeout")]})
-    with pytest.raises(ConfigError, match="triage could not run") as info:
+    with pytest.raises(HostError, match="triage could not run") as info:
         engine.drive(engine.open("kasir-01"))
-    assert info.value.exit_code == 1
+    assert exit_code(info.value) == 1
 
 
 def test_the_restore_step_gets_the_outage_time_for_the_rpo():
@@ -640,7 +642,7 @@ def test_an_interrupted_drive_cancels_the_prestage_and_resume_runs_it_again(tmp_
 def test_manual_failover_tells_the_units_first_then_runs_every_step(tmp_path):
     steps = {f"failover_{s}": [result(f"failover_{s}", step_data(s))] for s in procedure.FAILOVER_STEPS}
     engine, gw, _ = make(tmp_path, {"notify": [NOTIFY_OK], **steps})
-    with pytest.raises(JournalError, match="--reason"):
+    with pytest.raises(InputError, match="--reason"):
         engine.open_failover("ops", " ")
     incident_id = engine.open_failover("ops", "server motherboard dead")
     inc = engine.drive(incident_id)
@@ -651,7 +653,7 @@ def test_manual_failover_tells_the_units_first_then_runs_every_step(tmp_path):
     assert inc.phase == Phase.RESOLVED
     assert inc.approved_by == "ops"
     assert inc.manual_failover == {"by": "ops", "reason": "server motherboard dead"}
-    with pytest.raises(JournalError, match="nothing to fail over to"):
+    with pytest.raises(InventoryError, match="nothing to fail over to"):
         Engine(engine.journal, gw, Hospital(CLIENTS, "simrs-primary", None, 60, "approve")).open_failover(
             "x", "y"
         )
@@ -715,7 +717,7 @@ def test_the_guard_takes_the_ip_from_the_returned_primary_only_after_the_current
     assert entry.data["done"] == ["gave up"]
     assert entry.data["owners"] == ["simrs-standby"]
     assert entry.data["before"] == {"simrs-primary": True, "simrs-standby": True}
-    with pytest.raises(JournalError, match="--owner"):
+    with pytest.raises(InputError, match="--owner"):
         engine.guard("kasir-01")
 
 
@@ -863,11 +865,11 @@ def test_failback_needs_a_finished_failover_and_a_persons_word_then_the_primary_
     )
     guard = guard_seen(SERVING, SILENT, ["simrs-primary"])
     engine, gw, _ = make(tmp_path, {"notify": [NOTIFY_OK], "failback": [back], "ip_guard": [guard], **steps})
-    with pytest.raises(JournalError, match="no failover to undo"):
+    with pytest.raises(InputError, match="no failover to undo"):
         engine.failback("ops", data_synced=True)
     incident_id = engine.open_failover("ops", "dead")
     engine.drive(incident_id)
-    with pytest.raises(JournalError, match="--data-synced"):
+    with pytest.raises(InputError, match="--data-synced"):
         engine.failback("ops", data_synced=False)
     assert not [c for c in gw.calls if c[0] == "failback"]  # refused before anything ran
     facts, where = engine.failback("ops", data_synced=True)
@@ -878,7 +880,7 @@ def test_failback_needs_a_finished_failover_and_a_persons_word_then_the_primary_
     assert engine.incident(incident_id).failed_back
     engine.guard()
     assert gw.calls[-1][1]["extravars"]["ip_guard_owner"] == "simrs-primary"  # the primary owns it again
-    with pytest.raises(JournalError, match="no failover to undo"):
+    with pytest.raises(InputError, match="no failover to undo"):
         engine.failback("ops", data_synced=True)
 
 

@@ -3,7 +3,8 @@ event never breaks the stream (an exception there would lose the run's results).
 
 from __future__ import annotations
 
-from orchestrator.ansible import _Collector, parse_inventory
+from orchestrator.ansible import parse_inventory
+from orchestrator.results import Collector
 
 
 def ev(kind, **data):
@@ -11,7 +12,7 @@ def ev(kind, **data):
 
 
 def test_outcomes_and_published_data_come_from_events():
-    c = _Collector("triage", None)
+    c = Collector("triage", None)
     c.event_handler(ev("runner_on_ok", host="kasir-01", task="probe"))
     c.event_handler(
         ev("runner_on_unreachable", host="farmasi-01", task="probe", res={"msg": "Failed to connect"})
@@ -35,7 +36,7 @@ def test_outcomes_and_published_data_come_from_events():
 
 
 def test_malformed_events_are_survived():
-    c = _Collector("triage", None)
+    c = Collector("triage", None)
     assert c.event_handler({"event": "runner_on_failed", "event_data": {"host": "a", "res": "boom"}}) is True
     assert c.event_handler({"event": "runner_on_ok"}) is True
     assert c.event_handler({"event": "runner_on_ok", "event_data": None}) is True
@@ -46,7 +47,7 @@ def test_a_progress_callback_that_raises_does_not_lose_results():
     def bad_progress(*_args):
         raise RuntimeError("terminal gone")
 
-    c = _Collector("triage", bad_progress)
+    c = Collector("triage", bad_progress)
     c.event_handler(ev("runner_on_ok", host="kasir-01", task="probe"))
     c.event_handler(ev("playbook_on_stats", artifact_data={}))
     assert c.hosts["kasir-01"].ok

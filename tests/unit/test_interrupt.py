@@ -19,6 +19,7 @@ import pytest
 from orchestrator import ansible, collection, interrupt
 from orchestrator import engine as engine_mod
 from orchestrator.ansible import AnsibleGateway
+from orchestrator.cli.base import exit_code
 from orchestrator.journal import JournalError
 from orchestrator.procedure import Phase
 from orchestrator.runs import process_start, run_members
@@ -93,7 +94,7 @@ def test_a_first_ctrl_c_parks_the_run_before_its_next_task(gateway, tmp_path, mo
     ) as caught:
         gw.run("steps", timeout=60)
     assert time.monotonic() - started < 30
-    assert caught.value.exit_code == 130
+    assert exit_code(caught.value) == 130
     assert not mark.exists()  # the first step finished, the second never started
     assert not list((tmp_path / "runs" / "live").glob("*.json"))  # nothing left alive
 
@@ -169,7 +170,7 @@ def test_the_engine_journals_where_it_stopped_and_resume_goes_on(tmp_path):
     interrupt.ask(signal.SIGTERM)
     with pytest.raises(interrupt.Interrupted) as caught:
         engine.drive(incident_id)
-    assert caught.value.exit_code == 143
+    assert exit_code(caught.value) == 143
     assert f"simrs incident resume {incident_id}" in str(caught.value)
     stop = next(e for e in engine.journal.events(incident_id) if e.kind == "interrupted")
     assert stop.data["signal"] == "SIGTERM"

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from orchestrator import cli
 from orchestrator.ansible import AnsibleGateway
 from orchestrator.cli import base
+from orchestrator.cli.base import exit_code
 from orchestrator.inventory import BadInventoryError, Hospital, load
 from orchestrator.journal import Journal
 from orchestrator.settings import REPO
@@ -69,7 +70,7 @@ def test_each_typo_is_named_with_its_variable(changes, named):
     with pytest.raises(BadInventoryError) as caught:
         load(broken(**changes))
     assert named in str(caught.value)
-    assert caught.value.exit_code == 2
+    assert exit_code(caught.value) == 2
 
 
 def test_every_problem_is_named_at_once_and_templates_are_left_to_ansible():

@@ -21,6 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from orchestrator import cli, journal
+from orchestrator.cli.base import exit_code
 from orchestrator.journal import Journal, JournalDamagedError, JournalError
 from tests.unit.test_drill import InventoryGateway
 
@@ -153,7 +154,7 @@ def test_without_a_copy_the_message_says_what_to_do(tmp_path, full):
     _overwrite_middle(path)
     with pytest.raises(JournalDamagedError) as caught:
         Journal(path).incidents()
-    assert caught.value.exit_code == 1
+    assert exit_code(caught.value) == 1
     assert "There is no good copy" in str(caught.value)
     assert f"mv {path} {path}.damaged" in str(caught.value)
 

@@ -9,6 +9,8 @@ import pytest
 
 from orchestrator import maintenance
 from orchestrator.ansible import HostOutcome, PlayResult
+from orchestrator.cli.base import exit_code
+from orchestrator.interrupt import Interrupted
 from orchestrator.journal import DRILL_LOCK, Event, Journal
 from orchestrator.maintenance import MaintenanceError, Policy
 from tests.unit.test_engine import FakeGateway
@@ -77,7 +79,7 @@ def test_defaults_and_the_inventorys_dates():
 def test_bad_settings_say_what_to_fix(settings, message):
     with pytest.raises(MaintenanceError, match=message.replace("(", r"\(").replace(")", r"\)")) as bad:
         Policy.from_inventory(inventory(settings))
-    assert bad.value.exit_code == 2
+    assert exit_code(bad.value) == 2
 
 
 def test_a_bad_in_service_date_names_the_host():
@@ -356,7 +358,7 @@ def test_outside_the_quiet_times_only_with_now(journal):
         MaintenanceError, match=r"Thu 10:30 is not a quiet time.*starts Thu 2026-11-26 22:30"
     ) as bad:
         restart(journal, gateway, local=NOW)
-    assert bad.value.exit_code == 2
+    assert exit_code(bad.value) == 2
     assert gateway.calls == []
     assert journal.events(maintenance.STREAM) == []
     restart(journal, gateway, local=NOW, now_ok=True)
@@ -450,9 +452,9 @@ class Interrupting(FakeGateway):
 
 
 def test_ctrl_c_during_a_restart_is_journaled_and_says_what_to_check(journal):
-    with pytest.raises(MaintenanceError, match="interrupted: the server may be off") as stopped:
+    with pytest.raises(Interrupted, match="interrupted: the server may be off") as stopped:
         restart(journal, Interrupting({}))
-    assert stopped.value.exit_code == 130
+    assert exit_code(stopped.value) == 130
     restart_id = next(e.data["id"] for e in journal.events(maintenance.STREAM) if e.kind == "restart_id")
     finished = journal.events(restart_id)[-1]
     assert finished.kind == "restart_finished"

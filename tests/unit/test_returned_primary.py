@@ -8,7 +8,7 @@ import pytest
 
 from orchestrator import procedure
 from orchestrator.ansible import PlayResult
-from orchestrator.journal import JournalError
+from orchestrator.errors import InputError
 from orchestrator.procedure import Phase
 from tests.unit.test_engine import NOTIFY_OK, make, result, step_data, triage_all
 
@@ -83,7 +83,7 @@ def test_the_refusal_names_the_returned_main_server_and_offers_the_two_choices(t
 
 def test_cancel_failover_goes_back_to_the_healthy_main_server_and_cools_the_standby(tmp_path):
     engine, gw, incident_id, _ = stopped_at_ip_takeover(tmp_path, primary_healthy=True)
-    with pytest.raises(JournalError, match="--reason"):
+    with pytest.raises(InputError, match="--reason"):
         engine.cancel_failover(incident_id, "ops", " ")
     inc = engine.cancel_failover(incident_id, "ops", "the main server is back")
     assert inc.phase == Phase.SERVER_REPAIR
@@ -94,13 +94,13 @@ def test_cancel_failover_goes_back_to_the_healthy_main_server_and_cools_the_stan
     assert ran.index("triage") > ran.index("server_check")  # verified from every PC after the check
     assert "standby_cold" in ran  # the standby (switched on by the failover) returns to cold
     assert "restored" in inc.notices
-    with pytest.raises(JournalError, match="only a failover that has not moved the service IP"):
+    with pytest.raises(InputError, match="only a failover that has not moved the service IP"):
         engine.cancel_failover(incident_id, "ops", "again")
 
 
 def test_cancel_failover_is_refused_while_the_main_server_does_not_serve(tmp_path):
     engine, gw, incident_id, _ = stopped_at_ip_takeover(tmp_path, primary_healthy=False)
-    with pytest.raises(JournalError, match=r"db_down.*--fence-again"):
+    with pytest.raises(InputError, match=r"db_down.*--fence-again"):
         engine.cancel_failover(incident_id, "ops", "back?")
     assert not [e for e in engine.journal.events(incident_id) if e.kind == "failover_canceled"]
     inc = engine.failover_now(incident_id, "ops", "it must stay off", fence_again=True)
@@ -117,5 +117,5 @@ def test_fence_again_is_only_for_a_failover_before_the_ip_moved(tmp_path):
     engine, _gw, _ = make(tmp_path, {"notify": [NOTIFY_OK], **steps(refuse_ip=False)})
     incident_id = engine.open_failover("ops", "dead")
     engine.drive(incident_id)
-    with pytest.raises(JournalError, match="--fence-again is for a failover stopped before"):
+    with pytest.raises(InputError, match="--fence-again is for a failover stopped before"):
         engine.failover_now(incident_id, "ops", "x", fence_again=True)

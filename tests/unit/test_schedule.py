@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from orchestrator import cli, schedule
 from orchestrator.cli import schedule_cmd
+from orchestrator.cli.base import exit_code
 from orchestrator.errors import SimrsError
 
 SIMRS = Path("/opt/simrs/.venv/bin/simrs")
@@ -45,7 +46,7 @@ def test_bad_settings_say_what_to_fix(settings, text):
     with pytest.raises(SimrsError, match=r"simrs_schedule") as caught:
         schedule.resolve(settings)
     assert text in str(caught.value)
-    assert caught.value.exit_code == 2
+    assert exit_code(caught.value) == 2
 
 
 def test_systemd_units():
@@ -172,7 +173,7 @@ def test_systemctl_errors_are_one_line():
         SimrsError, match="systemctl daemon-reload failed: Failed to connect to bus"
     ) as caught:
         schedule.Systemctl(fail).reload()
-    assert caught.value.exit_code == 1
+    assert exit_code(caught.value) == 1
     schedule.Systemctl(fail).enable([])  # nothing to enable: no call
 
 
