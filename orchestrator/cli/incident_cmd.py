@@ -1,4 +1,4 @@
-"""`simrs incident ...` and `simrs report`: the SOP, step by step, and its evaluation report."""
+"""`simrs incident ...`: the SOP, step by step (its reports: orchestrator/cli/report_cmd.py)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,11 @@ import dataclasses
 import json
 import sys
 import time
-from pathlib import Path
 
 import click
 from rich.table import Table
 
-from orchestrator import ledger, procedure, report, settings
+from orchestrator import ledger, procedure, settings
 from orchestrator.cli import base
 from orchestrator.cli.base import err, handle_errors, main, out, progress
 from orchestrator.engine import Engine
@@ -447,32 +446,3 @@ def incident_close(ctx: click.Context, incident_id: str | None, cause: str, as_j
     """Close an incident with its cause."""
     engine = base.make_engine(ctx)
     render_incident(engine.close(_pick(engine, incident_id), cause, settings.operator()), as_json)
-
-
-# ---- report ---------------------------------------------------------------------------------
-
-
-@main.command("report")
-@click.argument("incident_id", required=False)
-@click.option("--lang", type=click.Choice(["id", "en"]), default="id", show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
-@click.pass_context
-@handle_errors
-def report_cmd(ctx: click.Context, incident_id: str | None, lang: str, fmt: str, output: Path | None) -> None:
-    """The evaluation report of an incident, written from its journal (SOP's own report shape)."""
-    engine = base.make_engine(ctx)
-    chosen = _pick(engine, incident_id)
-    text = report.render(
-        chosen, engine.journal.events(chosen), engine.hospital.info, lang, fmt, engine.hospital.units
-    )
-    if output is None:
-        click.echo(text, nl=False)
-        return
-    tmp = output.with_name(f".{output.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(output)  # never a half-written report under the final name
-    progress(f"report written to {output}")
-
-
-# ---- demo ------------------------------------------------------------------------------------
