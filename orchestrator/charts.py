@@ -130,7 +130,7 @@ def timeline(marks: Sequence[tuple[float, str, str]], title: str) -> str:
             ax.plot([x], [0], marker="o", color=color, markersize=5)
             stamp = time.strftime("%H:%M:%S", time.localtime(t))
             ax.text(
-                x, y * 0.85, f"{stamp}\n{label}", ha="center", va="bottom" if y > 0 else "top", fontsize=6
+                x, y * 0.85, f"{stamp}\n{label}", ha="center", va="bottom" if y > 0 else "top", fontsize=7
             )
         span = max(xs[-1], 1)
         ax.set_xlim(-0.08 * span, span * 1.08)

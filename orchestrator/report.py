@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
-from orchestrator import ledger, procedure
+from orchestrator import charts, ledger, procedure
 from orchestrator.journal import Event
-from orchestrator.report_text import EXTRA_MEASURES, MEASURES, MONTHS_ID, PROBLEM_TEXT, STEP_TEXT, TEXT
+from orchestrator.report_text import EXTRA_MEASURES, MARKS, MEASURES, MONTHS_ID, PROBLEM_TEXT, STEP_TEXT, TEXT
 
 TEMPLATES = Path(__file__).with_name("templates")
 
@@ -355,6 +356,57 @@ def backfill_rows(
     return rows
 
 
+def timeline_marks(events: list[Event], lang: str) -> list[tuple[float, str, str]]:
+    """The incident's course for the chart: reported, verdict, paper mode, each repair attempt,
+    pre-staging, the takeover, back to normal (time, label, color), in the journal's order."""
+    words = MARKS[lang]
+    marks: list[tuple[float, str, str]] = []
+    attempts = 0
+    seen: set[str] = set()
+
+    def once(key: str, ts: float, label: str, color: str) -> None:
+        if key not in seen:
+            seen.add(key)
+            marks.append((ts, label, color))
+
+    for ev in events:
+        d = ev.data
+        if ev.kind == "opened":
+            once("opened", ev.ts, words["reported"], charts.GREY)
+        elif ev.kind == "triage":
+            verdict = procedure.classify_from_data(d).verdict
+            once("triage", ev.ts, words["verdict"].format(verdict), charts.BLUE)
+        elif ev.kind == "notice" and d.get("sent") and d.get("event") == "outage_paper_mode":
+            once("paper", ev.ts, words["paper"], charts.AMBER)
+        elif ev.kind == "repair_attempt":
+            attempts += 1
+            ok = "OK" if d.get("healthy") else "-"
+            marks.append(
+                (
+                    ev.ts,
+                    words["repair"].format(f"#{attempts} {ok}"),
+                    charts.GREEN if d.get("healthy") else charts.RED,
+                )
+            )
+        elif ev.kind == "prestage_started":
+            once("prestage", ev.ts, words["prestage"], charts.BLUE)
+        elif ev.kind == "prestage" and d.get("ok"):
+            once("ready", ev.ts, words["ready"], charts.BLUE)
+        elif ev.kind == "failover_step" and d.get("step") in ("ip_takeover", "takeover") and d.get("ok"):
+            once("takeover", ev.ts, words["takeover"], charts.RED)
+        elif ev.kind == "notice" and d.get("sent") and str(d.get("event", "")).startswith("restored"):
+            once("normal", ev.ts, words["normal"], charts.GREEN)
+    return marks
+
+
+def timeline_chart(events: list[Event], lang: str) -> Markup | None:
+    """The timeline as inline SVG for the HTML (and PDF) report; None without matplotlib."""
+    marks = timeline_marks(events, lang)
+    if not charts.available() or len(marks) < 2:
+        return None
+    return Markup(charts.timeline(marks, MARKS[lang]["title"]))  # noqa: S704  (our SVG, our words)
+
+
 def render(
     incident_id: str,
     events: list[Event],
@@ -373,4 +425,6 @@ def render(
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    return env.get_template(f"report.{fmt}.j2").render(**context(incident_id, events, hospital, lang, units))
+    chart = timeline_chart(events, lang) if fmt == "html" else None
+    page = context(incident_id, events, hospital, lang, units)
+    return env.get_template(f"report.{fmt}.j2").render(**page, chart=chart)

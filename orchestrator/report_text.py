@@ -194,3 +194,28 @@ EXTRA_MEASURES = {
         "db_down": "Read the database log for why MariaDB stopped.",
     },
 }
+
+MARKS = {
+    "id": {
+        "title": "Kronologi (menit sejak laporan pertama)",
+        "reported": "dilaporkan",
+        "verdict": "hasil: {}",
+        "paper": "sistem kertas",
+        "repair": "perbaikan {}",
+        "prestage": "siapkan cadangan",
+        "ready": "cadangan siap",
+        "takeover": "pengalihan",
+        "normal": "normal kembali",
+    },
+    "en": {
+        "title": "Timeline (minutes from the first report)",
+        "reported": "reported",
+        "verdict": "verdict: {}",
+        "paper": "paper mode",
+        "repair": "repair {}",
+        "prestage": "pre-staging",
+        "ready": "standby ready",
+        "takeover": "takeover",
+        "normal": "back to normal",
+    },
+}
