@@ -35,8 +35,12 @@ def _figure(width: float, height: float) -> Any:
 
 
 def _svg(fig: Any) -> str:
+    import matplotlib  # noqa: PLC0415
+
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None})  # no date: the same input, the same bytes
+    # Text as text (not outlines): the browser draws it in the page's font, the PDF can be searched.
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        fig.savefig(buf, format="svg", metadata={"Date": None})  # no date: same input, same bytes
     text = buf.getvalue()
     return text[text.index("<svg") :]  # drop the XML prologue: it is embedded in HTML
 

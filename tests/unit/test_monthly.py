@@ -88,9 +88,13 @@ def ev(stream: str, ts: float, kind: str, **data) -> Event:
 
 @pytest.fixture
 def records(tmp_path):
+    return make_records(tmp_path)
+
+
+def make_records(tmp_path):
     """November 2026: a repaired outage (10 min), a failover (15 min, RPO 15 min), a client-local
     fault, a drill, backups, a planned restart, routine upkeep; and October's incident left out."""
-    (tmp_path / "r").mkdir()
+    (tmp_path / "r").mkdir(parents=True)
     engine, inc = repaired(tmp_path / "r")
     outage = restamped(engine.journal.events(inc.id), stamp(10, 8))
     (tmp_path / "f").mkdir()
