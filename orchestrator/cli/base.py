@@ -18,11 +18,12 @@ from typing import Any
 import click
 from rich.console import Console
 
-from orchestrator import interrupt, inventory, settings
+from orchestrator import i18n, interrupt, inventory, settings
 from orchestrator.ansible import AnsibleGateway, InventoryError
 from orchestrator.cli.version import version_option
 from orchestrator.engine import UI, Engine
 from orchestrator.errors import SimrsError
+from orchestrator.i18n import _
 from orchestrator.journal import Journal, JournalDamagedError, is_damage
 from orchestrator.lab import lab, podman
 from orchestrator.secrets import secret_values
@@ -42,18 +43,21 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except interrupt.Interrupted as exc:
-            err.print(f"[yellow]interrupted[/]: {exc}")
+            err.print(f"[yellow]{_('interrupted')}[/]: {i18n.translate_error(str(exc))}")
             sys.exit(exc.exit_code)
         except SimrsError as exc:
-            err.print(f"[bold red]error:[/] {exc}")
+            err.print(f"[bold red]{_('error:')}[/] {i18n.translate_error(str(exc))}")
             sys.exit(exc.exit_code)
         except InventoryError as exc:
-            err.print(f"[bold red]error:[/] {exc}")
+            err.print(f"[bold red]{_('error:')}[/] {exc}")
             sys.exit(EXIT_USAGE)
         except KeyboardInterrupt:
             err.print(
-                "[yellow]interrupted[/]: every finished step is in the journal; "
-                "`simrs incident resume` (or the same lab command) continues from there"
+                f"[yellow]{_('interrupted')}[/]: "
+                + _(
+                    "every finished step is in the journal; "
+                    "`simrs incident resume` (or the same lab command) continues from there"
+                )
             )
             sys.exit(130)
         except Exception as exc:  # the last line of defence: one clear line, the details on request
@@ -63,10 +67,12 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
                 damaged = JournalDamagedError(settings.journal_path(), str(exc))
                 err.print(f"[bold red]error:[/] {damaged}")
                 sys.exit(damaged.exit_code)
-            err.print(f"[bold red]failed:[/] {type(exc).__name__}: {exc}")
+            err.print(f"[bold red]{_('failed:')}[/] {type(exc).__name__}: {exc}")
             err.print(
-                "every finished step is in the journal; fix the cause and run "
-                "`simrs incident resume` (SIMRS_DEBUG=1 shows the traceback)"
+                _(
+                    "every finished step is in the journal; fix the cause and run "
+                    "`simrs incident resume` (SIMRS_DEBUG=1 shows the traceback)"
+                )
             )
             sys.exit(EXIT_FAILED)
 
@@ -99,6 +105,11 @@ def main(
     ctx: click.Context, inventory: Path | None, vault_password_file: Path | None, ask_vault_pass: bool
 ) -> None:
     """simrs: the hospital's SIMRS downtime SOP, automated (Ansible does the remote work)."""
+    try:
+        i18n.lang()  # a bad SIMRS_LANG is refused before anything runs
+    except SimrsError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        sys.exit(exc.exit_code)
     ctx.obj = {
         "inventory": inventory,
         "vault_password_file": vault_password_file,
@@ -143,7 +154,9 @@ def vault_password(ctx: click.Context) -> Path | None:
 def load_site(gateway: AnsibleGateway) -> inventory.Site:
     """The inventory, read once and validated as a whole: every problem named, exit 2, before any
     host is touched or anything is journaled (orchestrator/inventory.py)."""
-    return inventory.load(gateway.inventory())
+    site = inventory.load(gateway.inventory())
+    i18n.use_inventory_lang(site.hospital.notify_lang)  # the CLI speaks it unless SIMRS_LANG says
+    return site
 
 
 def make_journal(gateway: Any, raw_inventory: dict[str, Any]) -> Journal:
