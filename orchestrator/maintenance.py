@@ -42,6 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "announce_minutes": 10,
     "disk_warn_pct": 80,
     "disk_due_pct": 90,
+    "backfill_due_days": 3,  # paper records still not typed in after this many days: due
 }
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
@@ -109,6 +110,7 @@ class Policy:
     disk_warn_pct: int
     disk_due_pct: int
     in_service: dict[str, dt.date] = field(default_factory=dict)
+    backfill_due_days: int = 3
 
     @classmethod
     def from_inventory(cls, raw: dict[str, Any]) -> Policy:
@@ -143,6 +145,7 @@ class Policy:
             announce_minutes=int(_positive(s, "announce_minutes", 0, 240)),
             disk_warn_pct=int(warn),
             disk_due_pct=int(due),
+            backfill_due_days=int(_positive(s, "backfill_due_days", 1, 365)),
             in_service={
                 h: parse_date(v["simrs_in_service_since"], f"simrs_in_service_since of {h}")
                 for h, v in mine.items()
@@ -483,6 +486,7 @@ def check(
     by: str,
     progress: Progress | None = None,
     notify: bool = False,
+    extra: Iterable[Item] = (),
 ) -> tuple[list[Item], dict[str, Any]]:
     """Read the servers (``maintain_check.yml``), decide what is due, journal the result; with
     ``notify``, tell the IT team what is due (``maintain_notify.yml``: webhook and e-mail only)."""
@@ -497,7 +501,7 @@ def check(
         raise SimrsError(f"the maintenance check published nothing: {result.explanation}", exit_code=1)
     local = local_now()
     events = journal.events(STREAM)
-    items = assess(policy, health, probe, events, local)
+    items = assess(policy, health, probe, events, local) + list(extra)  # extra: open backfills
     day = f"MAINT-{local:%Y%m%d}-"
     earlier = sum(e.kind == "maintenance_check" and str(e.data.get("id", "")).startswith(day) for e in events)
     check_id = f"{day}{earlier + 1:03d}"
