@@ -254,3 +254,37 @@ def test_parse_month():
     assert monthly.parse_month("2026-11", dt.date(2026, 12, 3)) == (2026, 11)
     with pytest.raises(monthly.MonthError, match="before the year 2000"):
         monthly.parse_month("1999-12", dt.date(2026, 12, 3))
+
+
+def test_no_secret_reaches_a_report(tmp_path):
+    """The reports read only the journal, which never holds the inventory's secret values: a
+    secret in a playbook's words (a failed backup's detail) comes out as *** in every format."""
+    from orchestrator import report  # noqa: PLC0415
+
+    secret = "lab-only-login-secret"  # noqa: S105  (a made-up one, to be kept out)
+    journal = Journal(tmp_path / "j.sqlite")
+    journal.learn_secrets([secret])
+    journal.append(
+        monthly.BACKUPS, "backup_run", {"ok": False, "detail": f"login {secret} refused"}, stamp(3, 1)
+    )
+    engine, inc = repaired(tmp_path)
+    for e in engine.journal.events(inc.id):
+        data = {**e.data, "note": f"password {secret}"} if e.kind == "opened" else e.data
+        journal.append(inc.id, e.kind, data, stamp(4, 1) + e.seq)
+    hospital = {"name": "RSUD", "address": "Jl. 1", "head_of_unit": "dr. A"}
+    m = monthly.summarize(
+        2026,
+        11,
+        {inc.id: journal.events(inc.id)},
+        {},
+        {},
+        [],
+        journal.events(monthly.BACKUPS),
+        now=stamp(30, 0),
+    )
+    outputs = [
+        monthly_render.render(m, hospital, lang, fmt) for lang in ("id", "en") for fmt in ("md", "html")
+    ]
+    outputs += [report.render(inc.id, journal.events(inc.id), hospital, "id", fmt) for fmt in ("md", "html")]
+    assert all(secret not in text for text in outputs)
+    assert "password ***" in outputs[-1]
