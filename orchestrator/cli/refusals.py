@@ -28,4 +28,10 @@ REFUSALS = (
         "incident {id} is being driven by {holder}; watch it with "
         "`simrs incident status {id}` or wait for that run to stop"
     ),
+    # orchestrator/ledger.py: `simrs incident backfill --unit U --done`
+    N_("there is no unit {unit} in the inventory (simrs_unit): {units}"),
+    N_("unit {unit} was not on paper in this incident: there is nothing to enter"),
+    N_("the backfill of {unit} is already closed (by {by}); nothing was written"),
+    N_("{unit} still works on paper (the SIMRS is not back yet): enter the records afterwards"),
+    N_("--count must be 0 or more, not {count}"),
 )

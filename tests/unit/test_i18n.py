@@ -154,3 +154,23 @@ def test_json_output_keys_stay_english_in_indonesian(monkeypatch, tmp_path):
     view = json.loads(json.dumps(incident_view(inc, 0.0), default=str))
     assert {"id", "phase", "reporter", "verdict", "next"} <= set(view)
     assert all(re.fullmatch(r"[a-z_]+", k) for k in view)
+
+
+def test_a_backfill_refusal_reads_in_indonesian_with_exit_2(monkeypatch, tmp_path):
+    """`simrs incident backfill --unit X --done` for a unit the inventory does not have, through the
+    CLI in Bahasa Indonesia: the refusal translated, the values kept, nothing written."""
+    from orchestrator.cli import base  # noqa: PLC0415
+    from tests.unit.test_ledger import repaired  # noqa: PLC0415
+
+    engine, inc = repaired(tmp_path)
+    monkeypatch.setattr(base, "make_engine", lambda ctx, ui=None: engine)
+    monkeypatch.setenv("SIMRS_LANG", "id")
+    before = len(engine.journal.events(inc.id))
+    res = CliRunner().invoke(cli.main, ["incident", "backfill", inc.id, "--unit", "radiologi", "--done"])
+    assert res.exit_code == 2
+    said = "galat: tidak ada unit 'radiologi' di inventory (simrs_unit): farmasi, kasir, pendaftaran"
+    assert said in res.stderr
+    assert len(engine.journal.events(inc.id)) == before
+    res = CliRunner().invoke(cli.main, ["incident", "backfill", inc.id])
+    assert "data kertas yang harus diinput ke SIMRS" in res.stdout
+    assert "BELUM" in res.stdout
