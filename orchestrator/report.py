@@ -392,8 +392,10 @@ def timeline_marks(events: list[Event], lang: str) -> list[tuple[float, str, str
             once("prestage", ev.ts, words["prestage"], charts.BLUE)
         elif ev.kind == "prestage" and d.get("ok"):
             once("ready", ev.ts, words["ready"], charts.BLUE)
-        elif ev.kind == "failover_step" and d.get("step") in ("ip_takeover", "takeover") and d.get("ok"):
-            once("takeover", ev.ts, words["takeover"], charts.RED)
+        elif ev.kind == "action_started" and d.get("action") == "failover_takeover":
+            once("takeover", ev.ts, words["takeover"], charts.RED)  # a ready standby: all steps at once
+        elif ev.kind == "failover_step" and d.get("step") == "ip_takeover" and d.get("ok"):
+            once("takeover", ev.ts, words["takeover"], charts.RED)  # step by step: the IP moved
         elif ev.kind == "notice" and d.get("sent") and str(d.get("event", "")).startswith("restored"):
             once("normal", ev.ts, words["normal"], charts.GREEN)
     return marks
