@@ -120,25 +120,25 @@ def rto_rpo(
 
 
 def timeline(marks: Sequence[tuple[float, str, str]], title: str) -> str:
-    """An incident's course: (epoch seconds, label, color) as marks on one time axis, labels
-    alternating above and below so that close marks stay readable."""
-    fig = _figure(7.2, 2.6)
+    """An incident's course: (epoch seconds, label, color) as marks on one time axis, labels on
+    four levels in turn (above, below, higher, lower) so that close marks stay readable."""
+    fig = _figure(7.2, 3.4)
     ax = fig.add_subplot()
     if marks:
         t0 = marks[0][0]
         xs = [(t - t0) / 60 for t, _, _ in marks]
         ax.axhline(0, color=GREY, linewidth=1)
         for i, ((t, label, color), x) in enumerate(zip(marks, xs, strict=True)):
-            y = 1 if i % 2 == 0 else -1
-            ax.plot([x, x], [0, y * 0.8], color=color, linewidth=1)
+            y = (1.0, -1.0, 2.2, -2.2)[i % 4]
+            ax.plot([x, x], [0, y * 0.9], color=color, linewidth=1)
             ax.plot([x], [0], marker="o", color=color, markersize=5)
             stamp = time.strftime("%H:%M:%S", time.localtime(t))
             ax.text(
-                x, y * 0.85, f"{stamp}\n{label}", ha="center", va="bottom" if y > 0 else "top", fontsize=7
+                x, y * 0.92, f"{stamp}\n{label}", ha="center", va="bottom" if y > 0 else "top", fontsize=7
             )
         span = max(xs[-1], 1)
-        ax.set_xlim(-0.08 * span, span * 1.08)
-    ax.set_ylim(-2.2, 2.2)
+        ax.set_xlim(-0.1 * span, span * 1.1)
+    ax.set_ylim(-3.4, 3.4)
     ax.set_yticks([])
     ax.set_xlabel("min", fontsize=8)
     ax.set_title(title, fontsize=9)

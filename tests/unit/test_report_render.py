@@ -65,12 +65,12 @@ def monthly_html(lang: str, tmp: Path) -> tuple[str, str]:
     return monthly_render.render(m, HOSPITAL, lang, "html"), f"{m.availability_pct:.2f} %"
 
 
-def incident_html(lang: str, tmp: Path) -> str:
-    from tests.unit.test_monthly import failover_events, restamped  # noqa: PLC0415
+def incident_html(lang: str) -> str:
+    """The failover a real lab run recorded (tests/fixtures/journals/demo-failover.json)."""
+    from tests.unit.test_report_golden import LAB_UNITS, load  # noqa: PLC0415
 
-    tmp.mkdir(parents=True, exist_ok=True)
-    events = restamped(failover_events(tmp), 1_795_212_000.0, 20)
-    return report.render(events[0].incident, events, HOSPITAL, lang, "html")
+    (incident_id, events), *_ = load("demo-failover").items()
+    return report.render(incident_id, events, HOSPITAL, lang, "html", LAB_UNITS)
 
 
 @pytest.fixture
@@ -106,7 +106,7 @@ def test_the_monthly_report_in_html_and_pdf_is_a_page_with_title_figure_and_char
 @pytest.mark.usefixtures("utc")
 def test_the_incident_report_pdf_carries_its_timeline_chart(tmp_path):
     _tools_or_skip()
-    html = incident_html("en", tmp_path)
+    html = incident_html("en")
     size, text, _ = pdf_page(pdf.html_to_pdf(html), tmp_path)
     assert "A4" in size
     assert "SIMRS SERVER DOWNTIME: EVALUATION AND REPAIR REPORT" in text
@@ -118,7 +118,7 @@ def main(folder: Path) -> None:
     """Write the example pictures (docs/examples): HTML screenshots and PDF first pages."""
     import tempfile  # noqa: PLC0415
 
-    os.environ["TZ"] = "UTC"
+    os.environ["TZ"] = "Asia/Jakarta"  # the hospital's clock
     time.tzset()
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -128,8 +128,11 @@ def main(folder: Path) -> None:
             work = Path(tmp) / f"pm{lang}"
             work.mkdir()
             (folder / f"monthly.{lang}.pdf.png").write_bytes(pdf_page(pdf.html_to_pdf(html), work)[2])
-        html = incident_html("id", Path(tmp) / "i")
-        (folder / "incident-failover.id.html.png").write_bytes(pdf.html_to_png(html, 1000, 1900))
+        html = incident_html("id")
+        (folder / "incident-failover.id.html.png").write_bytes(pdf.html_to_png(html, 1000, 2300))
+        work = Path(tmp) / "pi"
+        work.mkdir()
+        (folder / "incident-failover.id.pdf.png").write_bytes(pdf_page(pdf.html_to_pdf(html), work)[2])
 
 
 if __name__ == "__main__":
