@@ -196,11 +196,11 @@ def context(m: Monthly, hospital: dict[str, Any], lang: str, with_charts: bool) 
         ]
         + [
             {
-                "what": w["failback"],
+                "what": f"{w['failback']} ({'OK' if b['ok'] else 'FAIL'})",
                 "incident": b["incident"],
                 "at": _stamp(b["at"]),
-                "rto": _min(b["seconds"]),
-                "rpo": "OK" if b["ok"] else "FAIL",
+                "rto": _min(b["seconds"]),  # how long the SIMRS moved back took
+                "rpo": "-",  # a failback moves no data
             }
             for b in m.failbacks
         ],

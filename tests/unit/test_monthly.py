@@ -99,6 +99,10 @@ def make_records(tmp_path):
     outage = restamped(engine.journal.events(inc.id), stamp(10, 8))
     (tmp_path / "f").mkdir()
     fo = restamped(failover_events(tmp_path / "f"), stamp(20, 22))
+    fo += [  # the next morning, back to the repaired main server (simrs failback)
+        Event(0, fo[0].incident, stamp(21, 6), "action_started", {"action": "failback", "by": "ops"}),
+        Event(0, fo[0].incident, stamp(21, 6, 2), "failback", {"by": "ops", "ok": True}),
+    ]
     (tmp_path / "c").mkdir()
     local = restamped(client_local_events(tmp_path / "c"), stamp(5, 9))
     october = restamped(engine.journal.events(inc.id), stamp(10, 8) - 40 * DAY)
@@ -177,6 +181,7 @@ def test_the_months_numbers_are_exact(records):
     assert m.daily_availability.count(100.0) == 28
     (fo,) = m.failovers
     assert (fo.incident, fo.rto_s, fo.rpo_s, fo.manual) == ("INC-FO", 900.0, 900.0, True)
+    assert m.failbacks == [{"incident": "INC-FO", "at": stamp(21, 6, 2), "ok": True, "seconds": 120.0}]
     (drill,) = m.drills
     assert (drill.id, drill.ok, drill.rto_s, drill.rpo_s) == ("DRILL-1", True, 240, 120)
     assert m.backups == {"runs": 2, "failed": 1, "verifies": 1, "bad_sets": 1}
