@@ -25,6 +25,7 @@ from typing import Any
 
 from orchestrator import ledger, procedure
 from orchestrator.errors import SimrsError
+from orchestrator.i18n import _
 
 DAY = 86400.0
 DOWNTIME_VERDICTS = (procedure.Verdict.SERVER, procedure.Verdict.NETWORK)
@@ -39,12 +40,20 @@ class MonthError(SimrsError):
 def parse_month(text: str, today: dt.date) -> tuple[int, int]:
     match = re.fullmatch(r"(\d{4})-(\d{2})", text or "")
     if not match or not 1 <= int(match.group(2)) <= 12:
-        raise MonthError(f"--month must be a month as YYYY-MM (e.g. {today:%Y-%m}), not {text!r}")
+        raise MonthError(
+            _(
+                "--month must be a month as YYYY-MM (e.g. {example}), not {given}",
+                example=f"{today:%Y-%m}",
+                given=repr(text),
+            )
+        )
     year, month = int(match.group(1)), int(match.group(2))
     if (year, month) > (today.year, today.month):
-        raise MonthError(f"--month {text} has not started yet (this month is {today:%Y-%m})")
+        raise MonthError(
+            _("--month {given} has not started yet (this month is {now})", given=text, now=f"{today:%Y-%m}")
+        )
     if year < 2000:
-        raise MonthError(f"--month {text} is before the year 2000: give the month as YYYY-MM")
+        raise MonthError(_("--month {given} is before the year 2000: give the month as YYYY-MM", given=text))
     return year, month
 
 

@@ -15,6 +15,7 @@ from orchestrator.cli import base
 from orchestrator.cli.base import handle_errors, main, progress
 from orchestrator.cli.incident_cmd import _pick
 from orchestrator.errors import SimrsError
+from orchestrator.i18n import _
 from orchestrator.journal import Journal
 
 FORMATS = ("md", "html", "pdf")
@@ -34,18 +35,21 @@ def write(text: str | bytes, output: Path | None, fmt: str) -> None:
     """To the file (whole or not at all: written beside it, then renamed) or to stdout."""
     if output is None:
         if fmt == "pdf":
-            raise SimrsError("--format pdf needs -o FILE (a PDF is not for the terminal)", exit_code=2)
+            raise SimrsError(_("--format pdf needs -o FILE (a PDF is not for the terminal)"), exit_code=2)
         click.echo(text, nl=False)
         return
     if output.parent and not output.parent.is_dir():
-        raise SimrsError(f"-o {output}: the folder {output.parent} does not exist", exit_code=2)
+        raise SimrsError(
+            _("-o {output}: the folder {folder} does not exist", output=output, folder=output.parent),
+            exit_code=2,
+        )
     tmp = output.with_name(f".{output.name}.tmp")
     if isinstance(text, bytes):
         tmp.write_bytes(text)
     else:
         tmp.write_text(text)
     tmp.replace(output)
-    progress(f"report written to {output}")
+    progress(_("report written to {output}", output=output))
 
 
 def _as(fmt: str, html: str | None, text: str) -> str | bytes:
@@ -67,7 +71,7 @@ def report_group() -> None:
 def report_cmd(ctx: click.Context, incident_id: str | None, lang: str, fmt: str, output: Path | None) -> None:
     """The evaluation report of an incident, written from its journal (SOP's own report shape)."""
     if fmt == "pdf" and output is None:
-        raise SimrsError("--format pdf needs -o FILE (a PDF is not for the terminal)", exit_code=2)
+        raise SimrsError(_("--format pdf needs -o FILE (a PDF is not for the terminal)"), exit_code=2)
     engine = base.make_engine(ctx)
     chosen = _pick(engine, incident_id)
     events = engine.journal.events(chosen)
@@ -100,7 +104,7 @@ def report_monthly(ctx: click.Context, month: str, lang: str, fmt: str, output: 
     """The month's availability: incidents, downtime, MTTR, failovers, drills, backups, upkeep."""
     year, number = monthly.parse_month(month, dt.date.today())  # bad input: exit 2, nothing read
     if fmt == "pdf" and output is None:
-        raise SimrsError("--format pdf needs -o FILE (a PDF is not for the terminal)", exit_code=2)
+        raise SimrsError(_("--format pdf needs -o FILE (a PDF is not for the terminal)"), exit_code=2)
     engine = base.make_engine(ctx)
     in_service: dict[str, dt.date | None] = {}
     life = 5.0
