@@ -116,3 +116,95 @@ def test_the_ledgers_ranges_are_the_journals_times():
         assert r.range_to == verify.ts
         assert r.range_from < inc.opened_at < r.range_to
         assert r.open
+
+
+# ---- scripts/record-report-fixtures: a client-local fault, a repaired server, a failover and back --
+
+
+def lab_runs() -> dict[str, tuple[procedure.Incident, list[Event]]]:
+    """The recorded lab runs by what happened: client_local, repaired, failover."""
+    found = {}
+    for incident_id, events in load("lab-runs").items():
+        if not incident_id.startswith("INC-"):
+            continue
+        inc = procedure.replay(incident_id, events)
+        if inc.verdict == procedure.Verdict.CLIENT_LOCAL:
+            found["client_local"] = (inc, events)
+        elif inc.failover_done:
+            found["failover"] = (inc, events)
+        elif inc.server_repaired:
+            found["repaired"] = (inc, events)
+    return found
+
+
+def test_the_recorded_runs_are_the_three_cases():
+    runs = lab_runs()
+    assert set(runs) == {"client_local", "repaired", "failover"}
+    inc, _ = runs["repaired"]
+    assert inc.server == procedure.ServerState.SERVICE_DOWN
+    assert "db_down" in inc.problems
+    inc, events = runs["failover"]
+    assert inc.failed_back
+    assert [e.data["unit"] for e in events if e.kind == "backfill_done"] == ["kasir"]
+    for _, events in runs.values():
+        assert not [s for s in SECRETS if s in json.dumps([e.data for e in events])]
+
+
+@pytest.mark.parametrize("case", ["client_local", "repaired", "failover"])
+@pytest.mark.parametrize("lang", ["id", "en"])
+def test_each_recorded_runs_report_matches_its_golden_file(case, lang):
+    inc, events = lab_runs()[case]
+    golden(f"lab-{case}.{lang}.md", report.render(inc.id, events, HOSPITAL, lang, "md", LAB_UNITS))
+
+
+def test_the_ledger_of_each_recorded_run_follows_the_journal():
+    runs = lab_runs()
+    inc, events = runs["client_local"]
+    assert ledger.ledger(inc, events, LAB_UNITS) == []  # one PC's fault: nobody went to paper
+    inc, events = runs["repaired"]
+    rows = ledger.ledger(inc, events, LAB_UNITS)
+    assert rows
+    for r in rows:  # a repaired server: the outage, from the first report to the verification
+        assert (r.range_from, r.range_to) == (inc.opened_at, inc.verified_at)
+        assert r.paper_from < r.paper_to
+        assert inc.opened_at < r.paper_from < inc.verified_at <= r.paper_to
+    inc, events = runs["failover"]
+    rows = {r.unit: r for r in ledger.ledger(inc, events, LAB_UNITS)}
+    done = next(e for e in events if e.kind == "backfill_done")
+    assert rows["kasir"].done == {**done.data, "at": done.ts}
+    assert [u for u, r in rows.items() if r.open] == ["pendaftaran", "farmasi"]
+    verify = next(e for e in events if e.kind == "failover_step" and e.data["step"] == "verify")
+    assert rows["kasir"].range_to == verify.ts
+    assert rows["kasir"].range_from == ledger._iso(inc.restored["rpo_anchor"]["at"])
+
+
+@pytest.mark.parametrize("lang", ["id", "en"])
+def test_the_month_of_the_recorded_runs_matches_its_golden_file(lang):
+    streams = load("lab-runs")
+    incidents = {k: v for k, v in streams.items() if k.startswith("INC-")}
+    last = max(e.ts for v in streams.values() for e in v)
+    stamp = time.localtime(last)
+    runs = lab_runs()
+    m = monthly.summarize(
+        stamp.tm_year, stamp.tm_mon, incidents, {}, {}, [], streams.get(monthly.BACKUPS, []),
+        now=last + 3600, units=LAB_UNITS,
+    )  # fmt: skip
+    assert m.by_verdict == {"CLIENT_LOCAL": 1, "SERVER": 2}
+    # every unit of the repaired outage, and the two the failover's kasir left open
+    assert [(b["incident"], b["unit"]) for b in m.open_backfills] == [
+        (runs["repaired"][0].id, "kasir"),
+        (runs["repaired"][0].id, "pendaftaran"),
+        (runs["repaired"][0].id, "farmasi"),
+        (runs["failover"][0].id, "pendaftaran"),
+        (runs["failover"][0].id, "farmasi"),
+    ]
+    (fb,) = m.failbacks
+    assert fb["ok"]
+    (fo,) = m.failovers
+    inc, events = runs["failover"]
+    verify = next(e for e in events if e.kind == "failover_step" and e.data["step"] == "verify")
+    assert (fo.rto_s, fo.rpo_s) == (pytest.approx(verify.ts - inc.opened_at), inc.restored["rpo_seconds"])
+    inc, _ = runs["repaired"]
+    row = next(r for r in m.incidents if r.id == inc.id)
+    assert row.downtime_s == pytest.approx(inc.verified_at - inc.opened_at)
+    golden(f"lab-month.{lang}.md", monthly_render.render(m, HOSPITAL, lang, "md"))
