@@ -137,6 +137,26 @@ def test_the_engines_refusals_are_translated_with_their_values(monkeypatch, tmp_
     assert len(REFUSALS) >= 10
 
 
+def test_refusals_in_the_wrong_phase_are_translated(monkeypatch, tmp_path):
+    from tests.unit.test_ledger import repaired  # noqa: PLC0415
+
+    engine, inc = repaired(tmp_path)  # RESOLVED
+    said = []
+    for call in (
+        lambda: engine.approve(inc.id, "ops"),
+        lambda: engine.failover_now(inc.id, "ops", "why", False),
+    ):
+        with pytest.raises(i18n.SimrsError) as caught:
+            call()
+        said.append(str(caught.value))
+    monkeypatch.setenv("SIMRS_LANG", "id")
+    assert [i18n.translate_error(t) for t in said] == [
+        f"kejadian {inc.id} dalam tahap RESOLVED: hanya kejadian dalam FAILOVER_PENDING yang dapat disetujui",
+        f"kejadian {inc.id} dalam tahap RESOLVED, bukan jendela perbaikan: failover-now hanya mengakhiri "
+        "jendela perbaikan yang sedang berjalan",
+    ]
+
+
 def test_an_unknown_error_passes_through_untranslated(monkeypatch):
     monkeypatch.setenv("SIMRS_LANG", "id")
     assert i18n.translate_error("something nobody marked") == "something nobody marked"
