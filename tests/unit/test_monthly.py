@@ -4,8 +4,10 @@ month, and the refusals of a bad --month."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
+from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
@@ -293,3 +295,43 @@ def test_no_secret_reaches_a_report(tmp_path):
     outputs += [report.render(inc.id, journal.events(inc.id), hospital, "id", fmt) for fmt in ("md", "html")]
     assert all(secret not in text for text in outputs)
     assert "password ***" in outputs[-1]
+
+
+def test_the_command_writes_each_format_whole_or_refuses(monkeypatch, tmp_path):
+    """`simrs report monthly` end to end on a journal (the engine's inventory faked): md to stdout,
+    html to a file; pdf without -o, -o into a missing folder, or no Chromium: exit 2, no file."""
+    from orchestrator import pdf  # noqa: PLC0415
+    from orchestrator.cli import base  # noqa: PLC0415
+
+    engine, inc = repaired(tmp_path)
+    journal = Journal(tmp_path / "nov.sqlite")  # the fake engine's clock is in 1970: November 2026
+    for e in engine.journal.events(inc.id):
+        journal.append(inc.id, e.kind, e.data, stamp(4, 1) + e.seq)
+    info = {"name": "RSUD Contoh", "address": "Jl. 1", "head_of_unit": "dr. A"}  # as inventory.py reads it
+    hospital = dataclasses.replace(engine.hospital, info=info)
+    fake = SimpleNamespace(journal=journal, hospital=hospital, gateway=engine.gateway)
+    monkeypatch.setattr(base, "make_engine", lambda ctx, ui=None: fake)
+    month = "2026-11"
+    run = CliRunner().invoke
+    res = run(cli.main, ["report", "monthly", "--month", month, "--lang", "en"])
+    assert res.exit_code == 0, res.output
+    assert "SIMRS MONTHLY AVAILABILITY REPORT" in res.stdout
+    assert inc.id in res.stdout
+    out = tmp_path / "m.html"
+    assert (
+        run(cli.main, ["report", "monthly", "--month", month, "--format", "html", "-o", str(out)]).exit_code
+        == 0
+    )
+    assert out.read_text().startswith("<!doctype html>")
+    assert not list(tmp_path.glob(".*.tmp"))
+    res = run(cli.main, ["report", "monthly", "--month", month, "--format", "pdf"])
+    assert res.exit_code == 2
+    assert "needs -o FILE" in res.stderr
+    res = run(cli.main, ["report", "monthly", "--month", month, "-o", str(tmp_path / "no" / "m.md")])
+    assert res.exit_code == 2
+    assert "does not exist" in res.stderr
+    monkeypatch.setattr(pdf, "browser", lambda: None)
+    res = run(cli.main, ["report", inc.id, "--format", "pdf", "-o", str(tmp_path / "r.pdf")])
+    assert res.exit_code == 2
+    assert "apt-get install chromium" in res.stderr
+    assert not (tmp_path / "r.pdf").exists()
