@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.errors import InputError
-from orchestrator.procedure import Incident
+from orchestrator.procedure import Incident, replay
 
 BACK_TO_NORMAL = ("restored", "restored_on_standby")
 
@@ -136,3 +136,29 @@ def check_done(rows: list[UnitBackfill], unit: str, all_units: set[str], count: 
     if count is not None and count < 0:
         raise BackfillError(f"--count must be 0 or more, not {count}")
     return row
+
+
+@dataclass(frozen=True)
+class OpenBackfill:
+    incident: str
+    unit: str
+    since: float  # the SIMRS was back (the unit could start typing in)
+    days: float  # since then, at ``now``
+    due: bool  # open longer than the allowed days
+
+
+def open_backfills(
+    incidents: dict[str, list[Any]], units: dict[str, str], now: float, due_days: int
+) -> list[OpenBackfill]:
+    """Every unit's backfill still open once the SIMRS was back, over all incidents (for
+    `simrs maintain check`): due after ``due_days`` days."""
+    found = []
+    for incident_id, events in incidents.items():
+        inc = replay(incident_id, events)
+        for row in ledger(inc, events, units):
+            if row.open and row.paper_to is not None:
+                days = max(0.0, now - row.paper_to) / 86400
+                found.append(
+                    OpenBackfill(incident_id, row.unit, row.paper_to, round(days, 1), days >= due_days)
+                )
+    return found

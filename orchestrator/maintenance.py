@@ -89,6 +89,7 @@ def check(
     by: str,
     progress: Progress | None = None,
     notify: bool = False,
+    extra: Iterable[Item] = (),
 ) -> tuple[list[Item], dict[str, Any]]:
     """Read the servers (``maintain_check.yml``), decide what is due, journal the result; with
     ``notify``, tell the IT team what is due (``maintain_notify.yml``: webhook and e-mail only)."""
@@ -103,7 +104,7 @@ def check(
         raise HostError(f"the maintenance check published nothing: {result.explanation}")
     local = local_now()
     events = journal.events(STREAM)
-    items = assess(policy, health, probe, events, local)
+    items = assess(policy, health, probe, events, local) + list(extra)  # extra: open backfills
     day = f"MAINT-{local:%Y%m%d}-"
     earlier = sum(e.kind == "maintenance_check" and str(e.data.get("id", "")).startswith(day) for e in events)
     check_id = f"{day}{earlier + 1:03d}"

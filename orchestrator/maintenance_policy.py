@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "announce_minutes": 10,
     "disk_warn_pct": 80,
     "disk_due_pct": 90,
+    "backfill_due_days": 3,  # paper records still not typed in after this many days: due
 }
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
@@ -93,6 +94,7 @@ class Policy:
     disk_warn_pct: int
     disk_due_pct: int
     in_service: dict[str, dt.date] = field(default_factory=dict)
+    backfill_due_days: int = 3
 
     @classmethod
     def from_inventory(cls, raw: dict[str, Any]) -> Policy:
@@ -127,6 +129,7 @@ class Policy:
             announce_minutes=int(_positive(s, "announce_minutes", 0, 240)),
             disk_warn_pct=int(warn),
             disk_due_pct=int(due),
+            backfill_due_days=int(_positive(s, "backfill_due_days", 1, 365)),
             in_service={
                 h: parse_date(v["simrs_in_service_since"], f"simrs_in_service_since of {h}")
                 for h, v in mine.items()

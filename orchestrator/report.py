@@ -14,203 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
-from orchestrator import ledger, procedure
+from orchestrator import charts, ledger, procedure
 from orchestrator.journal import Event
+from orchestrator.report_text import EXTRA_MEASURES, MARKS, MEASURES, MONTHS_ID, PROBLEM_TEXT, STEP_TEXT, TEXT
 
 TEMPLATES = Path(__file__).with_name("templates")
-MONTHS_ID = (
-    "Januari",
-    "Februari",
-    "Maret",
-    "April",
-    "Mei",
-    "Juni",
-    "Juli",
-    "Agustus",
-    "September",
-    "Oktober",
-    "November",
-    "Desember",
-)
-
-TEXT: dict[str, dict[str, str]] = {
-    "id": {
-        "title": "LAPORAN EVALUASI & PERBAIKAN DOWN TIME (WAKTU HENTI) SERVER SIMRS",
-        "time": "WAKTU",
-        "event": "KEJADIAN",
-        "definition": "PENGERTIAN",
-        "purpose": "TUJUAN",
-        "summary": "RINGKASAN",
-        "causes": "PENYEBAB",
-        "procedure": "PROSEDUR PENANGANAN",
-        "timeline": "KRONOLOGI",
-        "measures": "UPAYA",
-        "closing": "Demikian laporan ini kami buat, atas saran dan masukannya kami ucapkan terima kasih.",
-        "ack": "Mengetahui",
-        "head": "Kepala Unit SIM RS",
-        "definition_text": "Server down time adalah suatu kejadian dimana server tidak dapat diakses oleh user.",
-        "purpose_text": "Untuk mempercepat penanganan / meminimalisir server down time SIMRS.",
-        "reported_by": "Dilaporkan oleh",
-        "incident": "Nomor kejadian",
-        "status": "Status akhir",
-        "verdict": "Hasil pemeriksaan",
-        "server": "Kondisi server",
-        "downtime": "Lama gangguan SIMRS",
-        "paper": "Lama layanan dengan sistem manual (kertas)",
-        "attempts": "Percobaan perbaikan",
-        "cause_operator": "Penyebab (dicatat petugas)",
-        "cause_found": "Temuan pemeriksaan",
-        "none": "-",
-        "minutes": "menit",
-        "seconds": "detik",
-        "open": "belum selesai",
-        "failover": "PENGALIHAN KE SERVER CADANGAN (SOP 4b)",
-        "fo_standby": "Kesiapan server cadangan",
-        "fo_backup": "Backup yang dipulihkan",
-        "fo_backup_time": "Waktu backup",
-        "fo_skipped": "Backup rusak yang dilewati",
-        "fo_last_visit": "Kunjungan terakhir dalam data yang dipulihkan",
-        "fo_rpo": "Data yang mungkin hilang (RPO, batas atas: sampai laporan pertama)",
-        "fo_rpo_text": "kunjungan setelah waktu ini perlu diinput ulang dari formulir kertas",
-        "backfill": "PENGINPUTAN ULANG DATA DARI FORMULIR KERTAS",
-        "bf_unit": "Unit",
-        "bf_paper": "Sistem manual (kertas)",
-        "bf_range": "Data yang harus diinput",
-        "bf_done": "Sudah diinput",
-        "bf_open": "BELUM",
-        "fo_steps": "Lama pengalihan per langkah",
-        "fo_step": "Langkah",
-        "fo_seconds": "Lama",
-        "fo_result": "Hasil",
-    },
-    "en": {
-        "title": "SIMRS SERVER DOWNTIME: EVALUATION AND REPAIR REPORT",
-        "time": "TIME",
-        "event": "EVENT",
-        "definition": "DEFINITION",
-        "purpose": "PURPOSE",
-        "summary": "SUMMARY",
-        "causes": "CAUSES",
-        "procedure": "HANDLING PROCEDURE",
-        "timeline": "TIMELINE",
-        "measures": "MEASURES",
-        "closing": "We submit this report; suggestions are welcome.",
-        "ack": "Acknowledged by",
-        "head": "Head of the SIM RS unit",
-        "definition_text": "Server downtime is an event in which the server cannot be accessed by users.",
-        "purpose_text": "To speed up the handling of / minimise SIMRS server downtime.",
-        "reported_by": "Reported by",
-        "incident": "Incident",
-        "status": "Final state",
-        "verdict": "Triage result",
-        "server": "Server state",
-        "downtime": "SIMRS downtime",
-        "paper": "Time on the manual (paper) system",
-        "attempts": "Repair attempts",
-        "cause_operator": "Cause (recorded by staff)",
-        "cause_found": "Findings",
-        "none": "-",
-        "minutes": "min",
-        "seconds": "s",
-        "open": "not finished",
-        "failover": "FAILOVER TO THE STANDBY SERVER (SOP 4b)",
-        "fo_standby": "Standby readiness",
-        "fo_backup": "Backup restored",
-        "fo_backup_time": "Backup taken at",
-        "fo_skipped": "Corrupt backups skipped",
-        "fo_last_visit": "Last visit in the restored data",
-        "fo_rpo": "Data possibly lost (RPO, an upper bound: to the first report)",
-        "fo_rpo_text": "visits after this time must be re-entered from the paper forms",
-        "backfill": "PAPER RECORDS TO TYPE INTO THE SIMRS",
-        "bf_unit": "Unit",
-        "bf_paper": "On paper",
-        "bf_range": "Records to enter",
-        "bf_done": "Entered",
-        "bf_open": "NOT YET",
-        "fo_steps": "Failover time by step",
-        "fo_step": "Step",
-        "fo_seconds": "Time",
-        "fo_result": "Result",
-    },
-}
-
-STEP_TEXT = {
-    "id": {
-        "fence": "mengamankan server utama (dipastikan mati)",
-        "power_on": "menyalakan server cadangan",
-        "restore": "memulihkan backup terbaru dari hard disk eksternal",
-        "ip_takeover": "memindahkan IP server utama ke server cadangan",
-        "start": "menjalankan SIMRS di server cadangan",
-        "verify": "menguji SIMRS dari komputer admin dan semua komputer klien",
-        "takeover": "pengambilalihan oleh server cadangan yang sudah siap (semua langkah)",
-        "within": "  di dalamnya: {}",
-        "first_pc": "  PC pertama berfungsi lagi ({}), sejak awal pengambilalihan",
-        "last_pc": "  PC terakhir berfungsi lagi ({}), sejak awal pengambilalihan",
-        "prestage": "menyiapkan server cadangan selama jendela perbaikan",
-    },
-    "en": {
-        "fence": "make sure the main server cannot serve (switched off)",
-        "power_on": "switch on the standby server",
-        "restore": "restore the newest good backup from the external disk",
-        "ip_takeover": "give the standby the main server's IP",
-        "start": "start the SIMRS on the standby",
-        "verify": "test the SIMRS from the admin machine and every client PC",
-        "takeover": "takeover by the pre-staged standby (every step)",
-        "within": "  of which: {}",
-        "first_pc": "  first PC working again ({}), from the takeover's start",
-        "last_pc": "  last PC working again ({}), from the takeover's start",
-        "prestage": "prepare the standby during the repair window",
-    },
-}
-
-PROBLEM_TEXT = {
-    "id": {
-        "host_unreachable": "server tidak dapat dijangkau (mati atau jaringan server putus)",
-        "db_down": "database (MariaDB) tidak berjalan",
-        "web_down": "aplikasi web SIMRS tidak menjawab",
-        "disk_full": "disk data server penuh",
-        "inodes_full": "inode disk data habis",
-        "db_write_blocked": "database tidak dapat menyimpan data",
-        "service_ip_missing": "IP layanan SIMRS tidak terpasang",
-        "memory_low": "memori server hampir habis",
-    },
-    "en": {
-        "host_unreachable": "the server could not be reached (off, or its network down)",
-        "db_down": "the database (MariaDB) was not running",
-        "web_down": "the SIMRS web application did not answer",
-        "disk_full": "the server's data disk was full",
-        "inodes_full": "the data disk ran out of inodes",
-        "db_write_blocked": "the database could not store data",
-        "service_ip_missing": "the SIMRS service IP was missing",
-        "memory_low": "the server was almost out of memory",
-    },
-}
-
-MEASURES = {
-    "id": [
-        "Pemeliharaan rutin: a. komputer server, b. UPS server, c. genset rumah sakit.",
-        "Restart server pada hari libur / saat sepi.",
-        "Upgrade server jika sudah melewati masa pakai (sekitar 5 tahun).",
-    ],
-    "en": [
-        "Routine maintenance of: a. the server computer, b. the server's UPS, c. the hospital's generator set.",
-        "Restart the server on holidays / at quiet times.",
-        "Upgrade the server when it is past its service life (about 5 years).",
-    ],
-}
-EXTRA_MEASURES = {
-    "id": {
-        "disk_full": "Pantau ruang disk server dan atur rotasi log agar disk tidak penuh lagi.",
-        "host_unreachable": "Periksa catu daya server (UPS, genset) dan kabel jaringan server.",
-        "db_down": "Periksa log database untuk penyebab berhentinya MariaDB.",
-    },
-    "en": {
-        "disk_full": "Monitor the server's disk space and set up log rotation so the disk does not fill again.",
-        "host_unreachable": "Check the server's power (UPS, generator) and its network cabling.",
-        "db_down": "Read the database log for why MariaDB stopped.",
-    },
-}
 
 
 @dataclass(frozen=True)
@@ -546,6 +356,59 @@ def backfill_rows(
     return rows
 
 
+def timeline_marks(events: list[Event], lang: str) -> list[tuple[float, str, str]]:
+    """The incident's course for the chart: reported, verdict, paper mode, each repair attempt,
+    pre-staging, the takeover, back to normal (time, label, color), in the journal's order."""
+    words = MARKS[lang]
+    marks: list[tuple[float, str, str]] = []
+    attempts = 0
+    seen: set[str] = set()
+
+    def once(key: str, ts: float, label: str, color: str) -> None:
+        if key not in seen:
+            seen.add(key)
+            marks.append((ts, label, color))
+
+    for ev in events:
+        d = ev.data
+        if ev.kind == "opened":
+            once("opened", ev.ts, words["reported"], charts.GREY)
+        elif ev.kind == "triage":
+            verdict = procedure.classify_from_data(d).verdict
+            once("triage", ev.ts, words["verdict"].format(verdict), charts.BLUE)
+        elif ev.kind == "notice" and d.get("sent") and d.get("event") == "outage_paper_mode":
+            once("paper", ev.ts, words["paper"], charts.AMBER)
+        elif ev.kind == "repair_attempt":
+            attempts += 1
+            ok = "OK" if d.get("healthy") else "-"
+            marks.append(
+                (
+                    ev.ts,
+                    words["repair"].format(f"#{attempts} {ok}"),
+                    charts.GREEN if d.get("healthy") else charts.RED,
+                )
+            )
+        elif ev.kind == "prestage_started":
+            once("prestage", ev.ts, words["prestage"], charts.BLUE)
+        elif ev.kind == "prestage" and d.get("ok"):
+            once("ready", ev.ts, words["ready"], charts.BLUE)
+        elif ev.kind == "action_started" and d.get("action") == "failover_takeover":
+            once("takeover", ev.ts, words["takeover"], charts.RED)  # a ready standby: all steps at once
+        elif ev.kind == "failover_step" and d.get("step") == "ip_takeover" and d.get("ok"):
+            once("takeover", ev.ts, words["takeover"], charts.RED)  # step by step: the IP moved
+        elif ev.kind == "notice" and d.get("sent") and str(d.get("event", "")).startswith("restored"):
+            once("normal", ev.ts, words["normal"], charts.GREEN)
+    return marks
+
+
+def timeline_chart(events: list[Event], lang: str) -> Markup | None:
+    """The timeline as inline SVG for the HTML (and PDF) report; None without matplotlib."""
+    marks = timeline_marks(events, lang)
+    if not charts.available() or len(marks) < 2:
+        return None
+    return Markup(charts.timeline(marks, MARKS[lang]["title"]))  # noqa: S704  (our SVG, our words)
+
+
 def render(
     incident_id: str,
     events: list[Event],
@@ -564,4 +427,6 @@ def render(
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    return env.get_template(f"report.{fmt}.j2").render(**context(incident_id, events, hospital, lang, units))
+    chart = timeline_chart(events, lang) if fmt == "html" else None
+    page = context(incident_id, events, hospital, lang, units)
+    return env.get_template(f"report.{fmt}.j2").render(**page, chart=chart)

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 import click
 from rich.markup import escape
 from rich.table import Table
 
-from orchestrator import backups
+from orchestrator import backups, monthly
 from orchestrator.ansible import PlayResult
 from orchestrator.cli import base
 from orchestrator.cli.base import handle_errors, main, out, progress
+from orchestrator.errors import SimrsError
 
 
 def _tasks(kind: str, host: str, task: str) -> None:
@@ -32,8 +34,21 @@ def _tasks(kind: str, host: str, task: str) -> None:
 
 def _run(ctx: click.Context, playbook: str, extravars: dict, quiet: bool) -> PlayResult:
     gateway = base.make_gateway(ctx)
-    base.load_site(gateway)  # the whole inventory checked before the disk is touched
+    site = base.load_site(gateway)  # the whole inventory checked before the disk is touched
+    ctx.obj["_journal"] = lambda: base.make_journal(gateway, site.raw)
     return gateway.run(playbook, extravars=extravars, progress=None if quiet else _tasks)
+
+
+def _record(ctx: click.Context, kind: str, facts: dict[str, Any]) -> None:
+    """The run's outcome into the journal (stream BACKUPS) for the monthly report. The backup
+    itself is done (or failed) already: a journal that cannot be written is said, not fatal."""
+    make = ctx.obj.get("_journal")
+    if make is None:  # refused before the playbook ran: nothing was attempted
+        return
+    try:
+        make().append(monthly.BACKUPS, kind, facts)
+    except SimrsError as exc:
+        progress(f"[yellow]not journaled[/] ({kind}): {escape(str(exc))}")
 
 
 def _echo_json(view: object) -> None:
@@ -84,7 +99,22 @@ def backup_run(ctx: click.Context, method: str, initialize_disk: bool, as_json: 
     extravars = backups.run_extravars(method, initialize_disk)
     if not as_json:
         progress(f"taking a {method} backup onto the external disk")
-    host, entry = backups.published(_run(ctx, backups.RUN, extravars, as_json))
+    try:
+        host, entry = backups.published(_run(ctx, backups.RUN, extravars, as_json))
+    except SimrsError as exc:
+        _record(ctx, "backup_run", {"ok": False, "method": method, "detail": str(exc)[:300]})
+        raise
+    _record(
+        ctx,
+        "backup_run",
+        {
+            "ok": True,
+            "method": method,
+            "set": entry.get("set"),
+            "created_at": entry.get("created_at"),
+            "detail": str(entry.get("detail") or "")[:300],
+        },
+    )
     if as_json:
         _echo_json({"host": host, **entry})
         return
@@ -148,6 +178,14 @@ def backup_verify(
     if not as_json:
         progress(f"verifying {set_name or 'every set'}{' with a test restore' if test_restore else ''}")
     found = backups.verdict(_run(ctx, backups.VERIFY, extravars, as_json))
+    _record(
+        ctx,
+        "backup_verify",
+        {
+            "ok": found.ok,
+            "sets": [{"name": r.name, "created_at": r.created_at, "state": r.state} for r in found.sets],
+        },
+    )
     if as_json:
         _echo_json(found.as_dict())
         sys.exit(found.exit_code)

@@ -19,11 +19,12 @@ from typing import Any
 import click
 from rich.console import Console
 
-from orchestrator import interrupt, inventory, settings
+from orchestrator import i18n, interrupt, inventory, settings
 from orchestrator.ansible import AnsibleGateway
 from orchestrator.cli.version import version_option
 from orchestrator.engine import UI, Engine
 from orchestrator.errors import HostError, InputError, InventoryError, JournalError, SimrsError
+from orchestrator.i18n import _
 from orchestrator.journal import Journal, JournalDamagedError, is_damage
 from orchestrator.secrets import secret_values
 
@@ -58,15 +59,18 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except interrupt.Interrupted as exc:
-            err.print(f"[yellow]interrupted[/]: {exc}")
+            err.print(f"[yellow]{_('interrupted')}[/]: {i18n.translate_error(str(exc))}")
             sys.exit(exit_code(exc))
         except SimrsError as exc:
-            err.print(f"[bold red]error:[/] {exc}")
+            err.print(f"[bold red]{_('error:')}[/] {i18n.translate_error(str(exc))}")
             sys.exit(exit_code(exc))
         except KeyboardInterrupt:
             err.print(
-                "[yellow]interrupted[/]: every finished step is in the journal; "
-                "`simrs incident resume` (or the same lab command) continues from there"
+                f"[yellow]{_('interrupted')}[/]: "
+                + _(
+                    "every finished step is in the journal; "
+                    "`simrs incident resume` (or the same lab command) continues from there"
+                )
             )
             sys.exit(130)
         except Exception as exc:  # the last line of defence: one clear line, the details on request
@@ -76,10 +80,12 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
                 damaged = JournalDamagedError(settings.journal_path(), str(exc))
                 err.print(f"[bold red]error:[/] {damaged}")
                 sys.exit(exit_code(damaged))
-            err.print(f"[bold red]failed:[/] {type(exc).__name__}: {exc}")
+            err.print(f"[bold red]{_('failed:')}[/] {type(exc).__name__}: {exc}")
             err.print(
-                "every finished step is in the journal; fix the cause and run "
-                "`simrs incident resume` (SIMRS_DEBUG=1 shows the traceback)"
+                _(
+                    "every finished step is in the journal; fix the cause and run "
+                    "`simrs incident resume` (SIMRS_DEBUG=1 shows the traceback)"
+                )
             )
             sys.exit(EXIT_FAILED)
 
@@ -128,6 +134,11 @@ def main(
     ctx: click.Context, inventory: Path | None, vault_password_file: Path | None, ask_vault_pass: bool
 ) -> None:
     """simrs: the hospital's SIMRS downtime SOP, automated (Ansible does the remote work)."""
+    try:
+        i18n.lang()  # a bad SIMRS_LANG is refused before anything runs
+    except SimrsError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        sys.exit(exc.exit_code)
     ctx.obj = {
         "inventory": inventory,
         "vault_password_file": vault_password_file,
@@ -194,6 +205,7 @@ def load_site(gateway: AnsibleGateway) -> inventory.Site:
     host is touched or anything is journaled (orchestrator/inventory.py)."""
     site = inventory.load(gateway.inventory())
     plug_in_the_lab(gateway, site)
+    i18n.use_inventory_lang(site.hospital.notify_lang)  # the CLI speaks it unless SIMRS_LANG says
     return site
 
 

@@ -13,6 +13,7 @@ from orchestrator.cli import base
 from orchestrator.cli.base import err, handle_errors, main, out
 from orchestrator.cli.incident_cmd import RichUI, render_incident
 from orchestrator.errors import InputError
+from orchestrator.i18n import _
 
 
 @main.command("failover")
@@ -37,16 +38,26 @@ def failover(ctx: click.Context, reason: str, dry_run: bool, yes: bool, as_json:
             render_plan(plan)
         sys.exit(0 if plan["ready"] else 1)
     if not reason.strip():
-        raise InputError("say why the SIMRS moves to the standby: --reason TEXT (it goes into the report)")
+        raise InputError(_("say why the SIMRS moves to the standby: --reason TEXT (it goes into the report)"))
     h = engine.hospital
     if not yes:
         if not sys.stdin.isatty():
-            raise InputError("not a terminal: confirm the failover with --yes (or look first with --dry-run)")
+            raise InputError(
+                _("not a terminal: confirm the failover with --yes (or look first with --dry-run)")
+            )
         click.confirm(
-            f"Fence {h.primary} (it is switched off) and move the SIMRS to {h.standby}?", abort=True, err=True
+            _(
+                "Fence {primary} (it is switched off) and move the SIMRS to {standby}?",
+                primary=h.primary,
+                standby=h.standby,
+            ),
+            abort=True,
+            err=True,
         )
     incident_id = engine.open_failover(settings.operator(), reason)
-    err.print(f"opened {incident_id}: failover to {h.standby} ({reason})")
+    err.print(
+        _("opened {id}: failover to {standby} ({reason})", id=incident_id, standby=h.standby, reason=reason)
+    )
     inc = engine.drive(incident_id)
     render_incident(inc, as_json)
     sys.exit(procedure.exit_code(inc))
@@ -54,26 +65,32 @@ def failover(ctx: click.Context, reason: str, dry_run: bool, yes: bool, as_json:
 
 def render_plan(plan: dict) -> None:
     out.print(
-        f"[bold]failover plan[/]: {plan['primary']} -> {plan['standby']}, "
-        f"verified from the admin machine and {len(plan['clients'])} PCs"
+        f"[bold]{_('failover plan')}[/]: {plan['primary']} -> {plan['standby']}, "
+        + _("verified from the admin machine and {count} PCs", count=len(plan["clients"]))
     )
     for i, step in enumerate(plan["steps"], 1):
         out.print(f"  {i}. {step['step']:12} {step['what']}")
         if step.get("check"):
-            mark = "[green]ok[/]" if step["check"]["ok"] else "[red]PROBLEM[/]"
+            mark = "[green]ok[/]" if step["check"]["ok"] else f"[red]{_('PROBLEM')}[/]"
             out.print(f"     {mark} {step['check']['detail']}")
     backup = plan.get("backup")
     if backup:
         out.print(
-            f"backup to restore: {backup.get('set')} of {backup.get('created_at')} "
-            f"({backup.get('age')} old"
-            + (f", as {backup['seen_from']} sees the disk)" if backup.get("seen_from") else ")")
-            + (" [yellow]newer bad sets skipped[/]" if backup.get("skipped_bad") else "")
+            _(
+                "backup to restore: {set} of {created} ({age} old",
+                set=backup.get("set"),
+                created=backup.get("created_at"),
+                age=backup.get("age"),
+            )
+            + (_(", as {host} sees the disk)", host=backup["seen_from"]) if backup.get("seen_from") else ")")
+            + (f" [yellow]{_('newer bad sets skipped')}[/]" if backup.get("skipped_bad") else "")
         )
     for note in plan["notes"]:
-        out.print(f"[yellow]note[/]: {note}")
+        out.print(f"[yellow]{_('note')}[/]: {note}")
     out.print(
-        "[green]ready to fail over[/]" if plan["ready"] else "[red]not ready: see the problems above[/]"
+        f"[green]{_('ready to fail over')}[/]"
+        if plan["ready"]
+        else f"[red]{_('not ready: see the problems above')}[/]"
     )
 
 

@@ -1,4 +1,4 @@
-"""`simrs incident ...` and `simrs report`: the SOP, step by step, and its evaluation report."""
+"""`simrs incident ...`: the SOP, step by step (its reports: orchestrator/cli/report_cmd.py)."""
 
 from __future__ import annotations
 
@@ -6,16 +6,16 @@ import dataclasses
 import json
 import sys
 import time
-from pathlib import Path
 
 import click
 from rich.table import Table
 
-from orchestrator import ledger, procedure, report, settings
+from orchestrator import ledger, procedure, settings
 from orchestrator.cli import base
 from orchestrator.cli.base import err, handle_errors, main, out, progress
 from orchestrator.engine import Engine
 from orchestrator.errors import InputError, SimrsError
+from orchestrator.i18n import _
 from orchestrator.procedure import Action, Incident
 
 
@@ -38,9 +38,9 @@ class RichUI:
 
     def event(self, kind: str, host: str, task: str) -> None:
         if kind == "runner_on_unreachable":
-            self._say(f"  [red]{host} unreachable[/] ({task})")
+            self._say(f"  [red]{_('{host} unreachable', host=host)}[/] ({task})")
         elif kind == "running":  # the gateway's heartbeat: a long step says it still runs
-            self._say(f"  [dim]still running: {task}[/]")
+            self._say(f"  [dim]{_('still running: {task}', task=task)}[/]")
 
     def fact(self, kind: str, data: dict) -> None:
         if kind == "triage":
@@ -53,45 +53,67 @@ class RichUI:
                 self._say(f"  {host:16} {mark}")
             admin = data["admin"]
             self._say(
-                f"  {'admin machine':16} "
+                f"  {_('admin machine'):16} "
                 + ("[green]ok[/]" if admin["ok"] else f"[red]FAIL[/] {admin.get('failed_check')}")
             )
         elif kind == "server_check":
             self._say(
-                f"  server reachable: {data['reachable']}; problems: {', '.join(data['problems']) or 'none'}"
+                "  "
+                + _(
+                    "server reachable: {reachable}; problems: {problems}",
+                    reachable=data["reachable"],
+                    problems=", ".join(data["problems"]) or _("none"),
+                )
             )
         elif kind == "repair_attempt":
             done = [a["name"] for a in data.get("actions", []) if a.get("ran")]
-            self._say(
-                f"  repair: {'[green]healthy[/]' if data['healthy'] else '[red]not healthy[/]'}"
-                f" (ran: {', '.join(done) or 'nothing'}) {data.get('detail', '')}"
-            )
+            state = f"[green]{_('healthy')}[/]" if data["healthy"] else f"[red]{_('not healthy')}[/]"
+            ran = _("ran: {actions}", actions=", ".join(done) or _("nothing"))
+            self._say(f"  {_('repair')}: {state} ({ran}) {data.get('detail', '')}")
         elif kind == "client_repair":
             for host, r in data["hosts"].items():
                 self._say(
-                    f"  {host}: {'[green]repaired[/]' if r['ok'] else '[red]not repaired[/] ' + r['detail']}"
+                    f"  {host}: "
+                    + (
+                        f"[green]{_('repaired')}[/]"
+                        if r["ok"]
+                        else f"[red]{_('not repaired')}[/] {r['detail']}"
+                    )
                 )
         elif kind == "prestage":
-            mark = "[green]ready[/]" if data["ok"] else "[red]NOT ready[/]"
-            self._say(f"  standby {mark}: {data.get('detail', '')}")
+            mark = f"[green]{_('ready')}[/]" if data["ok"] else f"[red]{_('NOT ready')}[/]"
+            self._say(f"  {_('standby')} {mark}: {data.get('detail', '')}")
         elif kind == "standby_cold":
-            self._say(f"  standby {'switched off' if data['ok'] else 'NOT switched off'}: {data['detail']}")
+            state = _("standby switched off") if data["ok"] else _("standby NOT switched off")
+            self._say(f"  {state}: {data['detail']}")
         elif kind == "takeover_step":  # live, as each step of the takeover ends
-            self._say(f"  {data['step']}: ended after {data['seconds']:.1f} s")
+            self._say(
+                "  "
+                + _("{step}: ended after {seconds} s", step=data["step"], seconds=f"{data['seconds']:.1f}")
+            )
         elif kind == "failover_step":
-            mark = "[green]done[/]" if data["ok"] else "[red]STOPPED[/]"
+            mark = f"[green]{_('done')}[/]" if data["ok"] else f"[red]{_('STOPPED')}[/]"
             took = f" ({data['seconds']:.1f} s)" if "seconds" in data else ""
             self._say(f"  {data['step']}: {mark}{took} {data['detail'][:200]}")
             pcs = data.get("clients_verified") or {}
             if pcs:
                 first, last = pcs["first"], pcs["last"]
                 self._say(
-                    f"  PCs working again: {pcs['ok']} of {pcs['of']}, the first ({first['host']}) after "
-                    f"{first['seconds']:.1f} s, the last ({last['host']}) after {last['seconds']:.1f} s"
+                    "  "
+                    + _(
+                        "PCs working again: {ok} of {of}, the first ({first}) after {first_s} s, "
+                        "the last ({last}) after {last_s} s",
+                        ok=pcs["ok"],
+                        of=pcs["of"],
+                        first=first["host"],
+                        first_s=f"{first['seconds']:.1f}",
+                        last=last["host"],
+                        last_s=f"{last['seconds']:.1f}",
+                    )
                 )
         elif kind == "notice":
-            chans = ", ".join(f"{k} {'ok' if v['ok'] else 'FAILED'}" for k, v in data["channels"].items())
-            self._say(f"  notice {data['event']}: {chans or 'no channels configured'}")
+            chans = ", ".join(f"{k} {'ok' if v['ok'] else _('FAILED')}" for k, v in data["channels"].items())
+            self._say(f"  {_('notice')} {data['event']}: {chans or _('no channels configured')}")
 
     def waiting(self, inc: Incident, now: float, until: float) -> None:
         if now - self._last_wait_print < 10:
@@ -99,8 +121,12 @@ class RichUI:
         self._last_wait_print = now
         left = (inc.deadline or now) - now
         self._say(
-            f"  repair window: {int(left // 60):02d}:{int(left % 60):02d} left until failover; "
-            f"next attempt in {max(0, until - now):.0f} s"
+            "  "
+            + _(
+                "repair window: {left} left until failover; next attempt in {next} s",
+                left=f"{int(left // 60):02d}:{int(left % 60):02d}",
+                next=f"{max(0, until - now):.0f}",
+            )
         )
 
 
@@ -166,18 +192,24 @@ def failover_view(inc: Incident) -> dict | None:
 def render_failover(fo: dict) -> None:
     for step in procedure.FAILOVER_STEPS:
         if step in fo["steps"]:
-            mark = "[green]done[/]" if fo["steps"][step]["ok"] else "[red]STOPPED[/]"
+            mark = f"[green]{_('done')}[/]" if fo["steps"][step]["ok"] else f"[red]{_('STOPPED')}[/]"
             took = f" {fo['steps'][step]['seconds']:5.1f} s" if "seconds" in fo["steps"][step] else ""
-            out.print(f"  failover {step:12} {mark}{took} {fo['steps'][step]['detail'][:160]}")
+            out.print(f"  {_('failover')} {step:12} {mark}{took} {fo['steps'][step]['detail'][:160]}")
     if fo["restored_set"]:
         anchor = fo.get("rpo_anchor") or {}
         out.print(
-            f"restored {fo['restored_set']} (backup of {fo['backup_created_at']}); last visit in the "
-            f"restored data {(fo.get('last_visit') or {}).get('no_rawat', '?')}; RPO "
-            f"{fo['rpo_seconds']} s (from the {anchor.get('source', '?')})"
+            _(
+                "restored {set} (backup of {created}); last visit in the restored data {visit}; "
+                "RPO {rpo} s (from the {source})",
+                set=fo["restored_set"],
+                created=fo["backup_created_at"],
+                visit=(fo.get("last_visit") or {}).get("no_rawat", "?"),
+                rpo=fo["rpo_seconds"],
+                source=anchor.get("source", "?"),
+            )
         )
     for bad in fo["skipped_bad"]:
-        out.print(f"  [yellow]skipped bad backup[/] {bad.get('set')}: {bad.get('problem')}")
+        out.print(f"  [yellow]{_('skipped bad backup')}[/] {bad.get('set')}: {bad.get('problem')}")
 
 
 def render_incident(inc: Incident, as_json: bool) -> None:
@@ -185,38 +217,50 @@ def render_incident(inc: Incident, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(view, indent=2, default=str))
         return
-    out.print(f"[bold]{inc.id}[/]  {inc.phase}  (reported by {inc.reporter})")
+    out.print(f"[bold]{inc.id}[/]  {inc.phase}  ({_('reported by {reporter}', reporter=inc.reporter)})")
     if inc.verdict:
-        out.print(f"triage: {inc.verdict}: {inc.summary}")
+        out.print(f"{_('triage')}: {inc.verdict}: {inc.summary}")
         for host, why in inc.evidence.items():
             out.print(f"  {host}: {why}")
     if inc.server:
-        out.print(f"server: {inc.server} ({', '.join(inc.problems) or 'no problems'})")
+        out.print(f"{_('server')}: {inc.server} ({', '.join(inc.problems) or _('no problems')})")
     if view["seconds_to_deadline"] is not None:
         left = view["seconds_to_deadline"]
         out.print(
-            f"repair window: {inc.repair_attempts} attempts; failover deadline "
-            f"{time.strftime('%H:%M:%S', time.localtime(view['deadline']))} ({max(left, 0)} s left)"
+            _(
+                "repair window: {attempts} attempts; failover deadline {deadline} ({left} s left)",
+                attempts=inc.repair_attempts,
+                deadline=time.strftime("%H:%M:%S", time.localtime(view["deadline"])),
+                left=max(left, 0),
+            )
         )
     if view["standby_readiness"]:
         out.print(view["standby_readiness"])
     if view["failover"]:
         render_failover(view["failover"])
     if inc.notices:
-        out.print("users told: " + ", ".join(inc.notices))
-    out.print(f"now: {inc.reason}")
+        out.print(_("users told: ") + ", ".join(inc.notices))
+    out.print(f"{_('now')}: {inc.reason}")
     if inc.phase == procedure.Phase.FAILOVER_PENDING:
         out.print(
-            "[yellow]next: approve the failover to the standby (SOP 4b): "
-            f"`simrs incident approve {inc.id}`[/]"
+            "[yellow]"
+            + _(
+                "next: approve the failover to the standby (SOP 4b): `simrs incident approve {id}`",
+                id=inc.id,
+            )
+            + "[/]"
         )
     elif inc.phase == procedure.Phase.ESCALATED:
         out.print(
-            "[yellow]next: a person must act (see above); then "
-            f"`simrs incident close {inc.id} --cause ...`[/]"
+            "[yellow]"
+            + _(
+                "next: a person must act (see above); then `simrs incident close {id} --cause ...`",
+                id=inc.id,
+            )
+            + "[/]"
         )
     elif inc.phase == procedure.Phase.RESOLVED:
-        out.print(f"next: record the cause: `simrs incident close {inc.id} --cause ...`")
+        out.print(_("next: record the cause: `simrs incident close {id} --cause ...`", id=inc.id))
 
 
 def _finish(inc: Incident, as_json: bool) -> None:
@@ -237,7 +281,7 @@ def _pick(engine: Engine, incident_id: str | None) -> str:
         return active.id
     ids = engine.journal.incidents()
     if not ids:
-        raise InputError("there is no incident yet: open one with `simrs incident open --reporter PC`")
+        raise InputError(_("there is no incident yet: open one with `simrs incident open --reporter PC`"))
     return ids[-1]
 
 
@@ -268,7 +312,7 @@ def incident_open(
     engine = base.make_engine(ctx, RichUI())
     incident_id = engine.open(reporter, note, window_s, policy, prestage)
     if not as_json:
-        progress(f"opened {incident_id} (reported by {reporter})")
+        progress(_("opened {id} (reported by {reporter})", id=incident_id, reporter=reporter))
     _finish(engine.drive(incident_id), as_json)
 
 
@@ -303,7 +347,7 @@ def incident_approve(ctx: click.Context, incident_id: str | None, as_json: bool)
     engine = base.make_engine(ctx, RichUI())
     inc = engine.approve(_pick(engine, incident_id), settings.operator())
     if not as_json:
-        progress(f"{inc.id}: failover approved by {settings.operator()}")
+        progress(_("{id}: failover approved by {who}", id=inc.id, who=settings.operator()))
     _finish(engine.drive(inc.id), as_json)
 
 
@@ -327,7 +371,7 @@ def incident_status(ctx: click.Context, incident_id: str | None, as_json: bool) 
     render_incident(inc, as_json)
     if still:
         out.print(
-            f"[yellow]paper records not yet typed in[/]: {', '.join(still)} "
+            f"[yellow]{_('paper records not yet typed in')}[/]: {', '.join(still)} "
             f"(`simrs incident backfill {chosen}`)"
         )
 
@@ -359,7 +403,7 @@ def incident_backfill(
     rows = ledger.ledger(inc, engine.journal.events(chosen), units)
     if done or unit:
         if not (done and unit):
-            raise SimrsError("record a finished backfill with both --unit UNIT and --done")
+            raise SimrsError(_("record a finished backfill with both --unit UNIT and --done"))
         ledger.check_done(rows, unit, set(units.values()), count)
         engine.journal.append(
             chosen, "backfill_done", {"unit": unit, "by": by or settings.operator(), "count": count}
@@ -377,17 +421,18 @@ def _clock(ts: float | None) -> str:
 
 def render_ledger(incident_id: str, rows: list[ledger.UnitBackfill]) -> None:
     if not rows:
-        out.print(f"{incident_id}: no unit was sent to paper")
+        out.print(_("{id}: no unit was sent to paper", id=incident_id))
         return
-    table = Table(title=f"{incident_id}: paper records to type into the SIMRS", title_justify="left")
-    for column in ("unit", "on paper", "records from", "records to", "entered"):
+    table = Table(title=_("{id}: paper records to type into the SIMRS", id=incident_id), title_justify="left")
+    for column in (_("unit"), _("on paper"), _("records from"), _("records to"), _("entered")):
         table.add_column(column)
     for r in rows:
         entered = (
-            f"[green]done[/] by {r.done.get('by')}"
-            + (f", {r.done['count']} records" if r.done.get("count") is not None else "")
+            f"[green]{_('done')}[/] "
+            + _("by {who}", who=r.done.get("by"))
+            + (", " + _("{count} records", count=r.done["count"]) if r.done.get("count") is not None else "")
             if r.done
-            else "[yellow]OPEN[/]"
+            else f"[yellow]{_('OPEN')}[/]"
         )
         table.add_row(
             r.unit,
@@ -416,8 +461,9 @@ def incident_failover_now(
     failover stopped because the main server answers again: fence it again and go on."""
     engine = base.make_engine(ctx)
     inc = engine.failover_now(_pick(engine, incident_id), settings.operator(), reason, fence_again)
-    what = "the main server is fenced again" if fence_again else "repair window ended early"
-    progress(f"{inc.id}: {what} ({settings.operator()}); run `simrs incident resume {inc.id}`")
+    what = _("the main server is fenced again") if fence_again else _("repair window ended early")
+    then = _("run `simrs incident resume {id}`", id=inc.id)
+    progress(f"{inc.id}: {what} ({settings.operator()}); {then}")
 
 
 @incident_group.command("cancel-failover")
@@ -432,7 +478,10 @@ def incident_cancel_failover(ctx: click.Context, incident_id: str | None, reason
     engine = base.make_engine(ctx)
     inc = engine.cancel_failover(_pick(engine, incident_id), settings.operator(), reason)
     progress(
-        f"{inc.id}: failover canceled; run `simrs incident resume {inc.id}` to verify and cool the standby"
+        _(
+            "{id}: failover canceled; run `simrs incident resume {id}` to verify and cool the standby",
+            id=inc.id,
+        )
     )
 
 
@@ -446,32 +495,3 @@ def incident_close(ctx: click.Context, incident_id: str | None, cause: str, as_j
     """Close an incident with its cause."""
     engine = base.make_engine(ctx)
     render_incident(engine.close(_pick(engine, incident_id), cause, settings.operator()), as_json)
-
-
-# ---- report ---------------------------------------------------------------------------------
-
-
-@main.command("report")
-@click.argument("incident_id", required=False)
-@click.option("--lang", type=click.Choice(["id", "en"]), default="id", show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
-@click.pass_context
-@handle_errors
-def report_cmd(ctx: click.Context, incident_id: str | None, lang: str, fmt: str, output: Path | None) -> None:
-    """The evaluation report of an incident, written from its journal (SOP's own report shape)."""
-    engine = base.make_engine(ctx)
-    chosen = _pick(engine, incident_id)
-    text = report.render(
-        chosen, engine.journal.events(chosen), engine.hospital.info, lang, fmt, engine.hospital.units
-    )
-    if output is None:
-        click.echo(text, nl=False)
-        return
-    tmp = output.with_name(f".{output.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(output)  # never a half-written report under the final name
-    progress(f"report written to {output}")
-
-
-# ---- demo ------------------------------------------------------------------------------------

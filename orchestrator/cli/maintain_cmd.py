@@ -5,14 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+import time
 
 import click
 from rich.markup import escape
 from rich.table import Table
 
-from orchestrator import maintenance, settings
+from orchestrator import ledger, maintenance, settings
 from orchestrator.cli import base
 from orchestrator.cli.base import handle_errors, main, out, progress
+from orchestrator.journal import Journal
 
 STATE_STYLE = {"due": "bold red", "unknown": "yellow", "soon": "yellow", "ok": "green"}
 STATE_WORD = {"due": "DUE", "unknown": "UNKNOWN", "soon": "soon", "ok": "ok"}
@@ -44,6 +46,23 @@ def _progress(kind: str, host: str, task: str) -> None:
         progress(f"[dim]  still running: {escape(task)}[/]")
 
 
+def backfill_items(journal: Journal, units: dict[str, str], due_days: int) -> list[maintenance.Item]:
+    """Paper records not yet typed in (the paper-mode ledger), one item per unit and incident."""
+    incidents = {i: journal.events(i) for i in journal.incidents()}
+    return [
+        maintenance.Item(
+            "backfill",
+            "",
+            "due" if b.due else "soon",
+            f"{b.incident}: {b.unit} has paper records not typed in, "
+            f"{b.days:g} days after the SIMRS came back",
+            f"type them in, then `simrs incident backfill {b.incident} --unit {b.unit} --done`"
+            + ("" if b.due else f" (due after {due_days} days)"),
+        )
+        for b in ledger.open_backfills(incidents, units, time.time(), due_days)
+    ]
+
+
 @main.group("maintain")
 def maintain_group() -> None:
     """SOP step 5, prevention: what is due, the maintenance record, the planned restart."""
@@ -59,7 +78,8 @@ def maintain_check(ctx: click.Context, notify: bool, as_json: bool) -> None:
     routine upkeep of the servers, the UPS and the generator (from `simrs maintain log`), disks and
     the UPS's own state. Journaled. Exit 0: nothing is due; 3: something needs a person."""
     gateway = base.make_gateway(ctx)
-    raw = base.load_site(gateway).raw
+    site = base.load_site(gateway)
+    raw = site.raw
     policy = maintenance.Policy.from_inventory(raw)
     journal = base.make_journal(gateway, raw)
     items, facts = maintenance.check(
@@ -70,6 +90,7 @@ def maintain_check(ctx: click.Context, notify: bool, as_json: bool) -> None:
         settings.operator(),
         progress=None if as_json else _progress,
         notify=notify,
+        extra=backfill_items(journal, site.hospital.units, policy.backfill_due_days),
     )
     if as_json:
         click.echo(json.dumps(facts, indent=2, sort_keys=True, default=str))

@@ -8,11 +8,12 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from orchestrator import backups, cli
+from orchestrator import backups, cli, monthly, settings
 from orchestrator.ansible import HostOutcome, PlayResult
 from orchestrator.cli import base
 from orchestrator.cli.base import exit_code
 from orchestrator.errors import SimrsError
+from orchestrator.journal import Journal
 from tests.unit.test_engine import FakeGateway, result
 
 PRIMARY = "simrs-primary"
@@ -194,7 +195,9 @@ def test_extravars():
 
 
 @pytest.fixture
-def gateway(monkeypatch):
+def gateway(monkeypatch, tmp_path):
+    monkeypatch.setenv("SIMRS_HOME", str(tmp_path / "simrs"))  # the runs are journaled (BACKUPS)
+    monkeypatch.delenv("SIMRS_JOURNAL", raising=False)
     fake = FakeGateway({})
     monkeypatch.setattr(base, "make_gateway", lambda ctx: fake)
     return fake
@@ -213,6 +216,8 @@ def test_run_passes_method_and_initialize(gateway):
     assert json.loads(res.stdout)["set"] == NEW
     assert gateway.calls[0][0] == "backup"
     assert gateway.calls[0][1]["extravars"] == {"backup_method": "dump", "backup_disk_initialize": True}
+    (recorded,) = Journal(settings.journal_path()).events(monthly.BACKUPS)
+    assert (recorded.kind, recorded.data["ok"], recorded.data["set"]) == ("backup_run", True, NEW)
 
 
 def test_run_refused_is_one_line_and_exit_2(gateway):
@@ -224,6 +229,9 @@ def test_run_refused_is_one_line_and_exit_2(gateway):
     assert len(lines) == 1
     assert "not mounted at /media/simrs-backup" in lines[0]
     assert gateway.calls[0][1]["extravars"] == {"backup_method": "physical"}
+    (recorded,) = Journal(settings.journal_path()).events(monthly.BACKUPS)  # a failure counts too
+    assert (recorded.kind, recorded.data["ok"], recorded.data["method"]) == ("backup_run", False, "physical")
+    assert "not mounted" in recorded.data["detail"]
 
 
 def test_list_table_and_json(gateway):

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from orchestrator import maintenance
+from orchestrator import ledger, maintenance
 from orchestrator.ansible import HostOutcome, PlayResult
 from orchestrator.cli.base import exit_code
 from orchestrator.interrupt import Interrupted
@@ -470,3 +470,30 @@ def test_if_due_reads_the_primarys_time_since_its_start():
         "maintain_check", "successful", 0, {}, {"simrs-primary": {"health": {"reachable": False}}}
     )
     assert maintenance.primary_up_seconds(FakeGateway({"maintain_check": [silent]}), POLICY) is None
+
+
+def test_open_backfills_are_counted_due_after_the_configured_days(journal, tmp_path):
+    """The paper-mode ledger's open units are items of the check: soon while young, due after
+    simrs_maintenance.backfill_due_days; journaled and told like any other due item."""
+    from orchestrator.cli.maintain_cmd import backfill_items  # noqa: PLC0415
+    from tests.unit.test_ledger import UNITS, repaired  # noqa: PLC0415
+
+    engine, inc = repaired(tmp_path)
+    policy = Policy.from_inventory(inventory({"backfill_due_days": 2}))
+    assert policy.backfill_due_days == 2
+    assert Policy.from_inventory(inventory()).backfill_due_days == 3
+    back = ledger.ledger(inc, engine.journal.events(inc.id), UNITS)[0].paper_to  # the SIMRS came back
+    (young,) = ledger.open_backfills({inc.id: engine.journal.events(inc.id)}, UNITS, back + 86400, 2)
+    assert (young.unit, young.days, young.due) == ("kasir", 1.0, False)
+    (old,) = ledger.open_backfills({inc.id: engine.journal.events(inc.id)}, UNITS, back + 2 * 86400, 2)
+    assert old.due
+    items = backfill_items(engine.journal, UNITS, 2)  # the fake engine's clock is in 1970: long due
+    assert [(i.key, i.state) for i in items] == [("backfill", "due")]
+    assert f"simrs incident backfill {inc.id} --unit kasir --done" in items[0].action
+    gateway = FakeGateway({"maintain_check": [CHECKED], "maintain_notify": [TOLD]})
+    checked, facts = maintenance.check(journal, gateway, POLICY, lambda: NOW, "it", notify=True, extra=items)
+    assert checked[-1] == items[0]
+    assert {"key": "backfill", "host": "", "state": "due"}.items() <= facts["items"][-1].items()
+    assert "kasir has paper records not typed in" in gateway.calls[1][1]["extravars"]["notify_detail"]
+    engine.journal.append(inc.id, "backfill_done", {"unit": "kasir", "by": "siti", "count": 3})
+    assert backfill_items(engine.journal, UNITS, 2) == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator import report
+from orchestrator import charts, report
 from orchestrator.journal import Journal
 
 HOSPITAL = {"name": "RSUD Contoh", "address": "Jl. Contoh No. 1, Jakarta Timur", "head_of_unit": "dr. Budi"}
@@ -151,3 +151,20 @@ def test_the_takeover_of_a_ready_standby_shows_each_step_and_the_first_and_last_
 def test_a_report_without_failover_has_no_failover_section(journal):
     text = report.render("INC-20231124-001", journal.events("INC-20231124-001"), HOSPITAL, "en", "md")
     assert "FAILOVER TO THE STANDBY" not in text
+
+
+def test_the_timeline_chart_marks_the_incidents_course_in_the_html_only(tmp_path):
+    from tests.unit.test_monthly import failover_events, restamped  # noqa: PLC0415
+
+    events = restamped(failover_events(tmp_path), 1_795_212_000.0, 20)
+    marks = report.timeline_marks(events, "en")
+    assert [label for _, label, _ in marks] == ["reported", "paper mode", "takeover", "back to normal"]
+    assert [ts - events[0].ts for ts, _, _ in marks] == [0, 60, 220, 340]  # event 0, 3, 11, 17 (20 s each)
+    assert [label for _, label, _ in report.timeline_marks(events, "id")][-1] == "normal kembali"
+    hospital = {"name": "RSUD", "address": "Jl. 1", "head_of_unit": "dr. A"}
+    html = report.render(events[0].incident, events, hospital, "id", "html")
+    md = report.render(events[0].incident, events, hospital, "id", "md")
+    assert "<svg" not in md
+    if charts.available():
+        assert html.count("<svg") == 1
+        assert "Kronologi (menit sejak laporan pertama)" in html
