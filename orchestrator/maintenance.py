@@ -109,6 +109,7 @@ class Policy:
     disk_warn_pct: int
     disk_due_pct: int
     in_service: dict[str, dt.date] = field(default_factory=dict)
+    backup_encryption: str = "age"  # age | openssl (the older passphrase) | none
 
     @classmethod
     def from_inventory(cls, raw: dict[str, Any]) -> Policy:
@@ -130,6 +131,7 @@ class Policy:
             )
         mine = {h: hostvars.get(h, {}) for h in servers}
         return cls(
+            backup_encryption=backup_encryption(hostvars.get(primary[0], {})),
             primary=primary[0],
             servers=servers,
             quiet_hours=tuple(_window(w) for w in hours),
@@ -149,6 +151,34 @@ class Policy:
                 if v.get("simrs_in_service_since")
             },
         )
+
+
+def backup_encryption(v: Mapping[str, Any]) -> str:
+    """How the primary's backups are encrypted, from its variables: age (backup_recipients), openssl
+    (the older backup_encryption_key passphrase) or none."""
+    if v.get("backup_recipients"):
+        return "age"
+    return "openssl" if v.get("backup_encryption_key") else "none"
+
+
+def _encryption_item(host: str, how: str) -> Item:
+    if how == "age":
+        return Item("backup_encryption", host, "ok", "backup sets are encrypted to backup_recipients (age)")
+    if how == "openssl":
+        return Item(
+            "backup_encryption",
+            host,
+            "soon",
+            "backup sets are encrypted with a passphrase the server holds (backup_encryption_key)",
+            "make an age key pair and set backup_recipients (docs/runbook-backup-encryption.md)",
+        )
+    return Item(
+        "backup_encryption",
+        host,
+        "soon",
+        "backup sets are NOT encrypted: the external disk holds every patient record in the clear",
+        "make an age key pair and set backup_recipients (docs/runbook-backup-encryption.md)",
+    )
 
 
 def _settings(given: Any) -> dict[str, Any]:
@@ -413,6 +443,7 @@ def assess(
         )
     items.append(_restart_item(policy, primary, local_now))
     items += _disk_items(policy.primary, probe, policy)
+    items.append(_encryption_item(policy.primary, policy.backup_encryption))
     for host in policy.servers:
         items.append(_age_item(host, policy, health.get(host) or {}, today))
         items.append(_routine_item("server", host, policy, done, today))

@@ -91,6 +91,8 @@ def backup_run(ctx: click.Context, method: str, initialize_disk: bool, as_json: 
     out.print(f"[green]ok[/] {escape(host)}: {escape(str(entry.get('detail', '')))}")
     if entry.get("path"):
         out.print(f"set: {escape(str(entry['path']))}")
+    for warning in entry.get("warnings") or []:
+        out.print(f"[bold yellow]WARNING:[/] {escape(str(warning))}")
 
 
 @backup_group.command("list")

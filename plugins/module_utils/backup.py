@@ -40,6 +40,35 @@ HIDDEN_RE = re.compile(r"^\.(?P<name>\d{8}T\d{6}Z-(?:dump|physical))\.(?P<kind>p
 CHUNK = 1 << 20
 # The passphrase follows as ["-pass", "fd:N"] (key_pipe): never on a command line or in an environment.
 OPENSSL_ENC = ["openssl", "enc", "-aes-256-cbc", "-pbkdf2", "-salt"]
+# Public-key encryption (age, docs/backup-format.md): files end in .age; only recipients (public
+# keys, age1...) are given, so the server writing a set cannot read it back.
+AGE_SUFFIX = ".age"
+RECIPIENT_RE = re.compile(r"^age1[02-9ac-hj-np-z]{58}$")
+
+
+def check_recipients(recipients: list[str]) -> list[str]:
+    """The recipients, stripped; BackupError naming the first one that is not an age public key
+    (a private key pasted by mistake is refused without echoing it)."""
+    cleaned = [r.strip() for r in recipients if r and r.strip()]
+    for recipient in cleaned:
+        if recipient.upper().startswith("AGE-SECRET-KEY-"):
+            raise BackupError(
+                "backup_recipients holds a PRIVATE key (AGE-SECRET-KEY-...): put only the public key "
+                "(age1...) there, and keep the private key in Vault"
+            )
+        if not RECIPIENT_RE.match(recipient):
+            raise BackupError(
+                f"backup_recipients: {recipient[:12]}... is not an age public key (age1 and 58 characters; "
+                "make one with age-keygen)"
+            )
+    return cleaned
+
+
+def age_encrypt_command(recipients: list[str]) -> list[str]:
+    command = ["age", "--encrypt"]
+    for recipient in recipients:
+        command += ["--recipient", recipient]
+    return command
 
 
 @contextlib.contextmanager
@@ -431,7 +460,8 @@ def _pump(source, data: bytes | None, sink, on_chunk, errors: list[BaseException
 
 
 class StreamWriter:
-    """Produce, compress (zstd), encrypt (openssl, optional) and write one file in a single pass,
+    """Produce, compress (zstd), encrypt (age to recipients, or the old openssl passphrase; optional)
+    and write one file in a single pass,
     hashing the bytes as they are written, so the manifest's sha256 is of exactly what is on disk.
 
     The producer is a command (mariadb-dump, mbstream -c) or bytes; on_chunk sees the producer's
@@ -439,11 +469,22 @@ class StreamWriter:
     disk raises DiskFullError. The caller removes the half-written file with its .partial set.
     """
 
-    def __init__(self, *, level: int | None, key: str, prefix: list[str], workdir: str) -> None:
-        if level is None and not key:
+    def __init__(
+        self,
+        *,
+        level: int | None,
+        key: str,
+        prefix: list[str],
+        workdir: str,
+        recipients: list[str] | None = None,
+    ) -> None:
+        if level is None and not key and not recipients:
             raise BackupError("internal: a stream needs compression or encryption")
+        if key and recipients:
+            raise BackupError("internal: a stream is encrypted to recipients or with a passphrase, not both")
         self.level = level
         self.key = key
+        self.recipients = list(recipients or [])
         self.prefix = prefix
         self.workdir = workdir
 
@@ -508,6 +549,18 @@ class StreamWriter:
                 )
             if len(stages) > 1:
                 stages[0].stdout.close()  # openssl owns it now: zstd sees EPIPE if openssl dies
+        if self.recipients:
+            stdin = stages[-1].stdout if stages else subprocess.PIPE
+            stages.append(
+                chain.start(
+                    "age",
+                    age_encrypt_command(self.recipients),
+                    stdin=stdin,
+                    stdout=subprocess.PIPE,
+                )
+            )
+            if len(stages) > 1:
+                stages[0].stdout.close()  # age owns it now: zstd sees EPIPE if age dies
         return stages[0], stages[-1]
 
     @staticmethod

@@ -88,7 +88,7 @@ from ansible_collections.simrs.downtime.plugins.module_utils.backup import (
 
 # Shipped logs as backup_verify reads them (mysql-bin.NNNNNN, .enc when encrypted); a dot-name
 # is a copy in flight.
-BINLOG_RE = re.compile(r"^[^.][^/]*\.\d{6}(\.enc)?$")
+BINLOG_RE = re.compile(r"^[^.][^/]*\.\d{6}(\.enc|\.age)?$")
 
 
 def describe(backup_set, now) -> dict:

@@ -94,7 +94,7 @@ from ansible_collections.simrs.downtime.plugins.module_utils.backup import (
     utcnow,
 )
 
-BINLOG_RE = re.compile(r"^[^.][^/]*\.\d{6}(\.enc)?$")
+BINLOG_RE = re.compile(r"^[^.][^/]*\.\d{6}(\.enc|\.age)?$")
 
 
 def check_set(backup_set, now) -> dict:
@@ -108,6 +108,12 @@ def check_set(backup_set, now) -> dict:
         "previous_verify": backup_set.verify,
         "manifest_sha256": None,
         "encrypted": bool((backup_set.manifest or {}).get("encrypted")),
+        # age (to recipients) or openssl (the older passphrase): which secret a test restore needs.
+        "encryption": "age"
+        if ((backup_set.manifest or {}).get("encryption") or {}).get("tool") == "age"
+        else "openssl"
+        if (backup_set.manifest or {}).get("encrypted")
+        else None,
     }
     if manifest is None:
         return {
