@@ -17,6 +17,7 @@ from orchestrator import backups
 from orchestrator.ansible import PlayResult
 from orchestrator.cli import base
 from orchestrator.cli.base import handle_errors, main, out, progress
+from orchestrator.errors import SimrsError
 
 
 def _tasks(kind: str, host: str, task: str) -> None:
@@ -32,7 +33,11 @@ def _tasks(kind: str, host: str, task: str) -> None:
 
 def _run(ctx: click.Context, playbook: str, extravars: dict, quiet: bool) -> PlayResult:
     gateway = base.make_gateway(ctx)
-    base.load_site(gateway)  # the whole inventory checked before the disk is touched
+    site = base.load_site(gateway)  # the whole inventory checked before the disk is touched
+    if extravars.get("backup_verify_test_restore"):
+        problem = backups.restore_key_problem(site.raw, "the test restore")
+        if problem:
+            raise SimrsError(problem, exit_code=2)
     return gateway.run(playbook, extravars=extravars, progress=None if quiet else _tasks)
 
 

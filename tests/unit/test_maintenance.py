@@ -468,3 +468,23 @@ def test_if_due_reads_the_primarys_time_since_its_start():
         "maintain_check", "successful", 0, {}, {"simrs-primary": {"health": {"reachable": False}}}
     )
     assert maintenance.primary_up_seconds(FakeGateway({"maintain_check": [silent]}), POLICY) is None
+
+
+# ---- backup encryption (issue 18) ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("primary", "how", "state", "words"),
+    [
+        ({"backup_recipients": ["age1" + "q" * 58]}, "age", "ok", "encrypted to backup_recipients"),
+        ({"backup_encryption_key": "a-passphrase-of-16+"}, "openssl", "soon", "passphrase the server holds"),
+        ({}, "none", "soon", "NOT encrypted"),
+    ],
+)
+def test_backups_without_encryption_to_recipients_are_a_warning(primary, how, state, words):
+    policy = Policy.from_inventory(inventory(primary=primary))
+    assert policy.backup_encryption == how
+    item = assess(policy=policy)[("backup_encryption", "simrs-primary")]
+    assert item.state == state
+    assert words in item.detail
+    assert maintenance.check_exit_code([item]) == 0  # a warning, not "a person must act now"
