@@ -295,3 +295,20 @@ def test_the_private_key_from_the_inventory_or_vault_lets_it_go(given):
 def test_nothing_encrypted_to_recipients_needs_no_private_key():
     assert backups.restore_key_problem(_inv({}), "the drill") is None
     assert backups.restore_key_problem(_inv({"backup_encryption_key": "x" * 16}), "the drill") is None
+
+
+def test_a_test_restore_without_the_private_key_is_refused_before_any_playbook(gateway, monkeypatch):
+    from tests.unit import test_engine  # noqa: PLC0415
+
+    raw = json.loads(json.dumps(test_engine.INVENTORY))
+    for host in ("simrs-primary", "simrs-standby"):
+        raw["_meta"]["hostvars"].setdefault(host, {})["backup_recipients"] = ["age1" + "q" * 58]
+    monkeypatch.setattr(gateway, "inventory", lambda: raw)
+    res = invoke("backup", "verify", "--test-restore")
+    assert res.exit_code == 2, res.output
+    assert "needs the backup private key" in res.stderr
+    assert gateway.calls == []
+    res = invoke("drill")
+    assert res.exit_code == 2, res.output
+    assert "the drill (it restores the newest backup) needs the backup private key" in res.stderr
+    assert gateway.calls == []
