@@ -26,23 +26,36 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-FORMAT = 1
-ROOT_DIR = "simrs-backups"
-BINLOG_DIR = "binlogs"
-MARKER = ".simrs-backup-disk"
-MANIFEST = "manifest.json"
-VERIFY = "verify.json"
-LOCK = ".lock"
-STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
-SET_RE = re.compile(r"^(?P<stamp>\d{8}T\d{6}Z)-(?P<method>dump|physical)$")
-# Dot-directories are never read as sets: a set being written, or one being deleted.
-HIDDEN_RE = re.compile(r"^\.(?P<name>\d{8}T\d{6}Z-(?:dump|physical))\.(?P<kind>partial|deleting)$")
+# The format's names, patterns and helpers live in backup_format (shared with restore.py); they
+# are imported here under their old names too, for the backup_* modules.
+from ansible_collections.simrs.downtime.plugins.module_utils.backup_format import (  # noqa: F401
+    AGE_SUFFIX,
+    BINLOG_DIR,
+    BINLOG_RE,
+    ENC_SUFFIX,
+    FORMAT,
+    HIDDEN_RE,
+    LOCK,
+    MANIFEST,
+    MARKER,
+    OPENSSL_ENC,
+    ROOT_DIR,
+    SET_RE,
+    STAMP_FORMAT,
+    UTC,
+    VERIFY,
+    encryption_tool,
+    file_suffix,
+    iso,
+    parse_iso,
+    parse_stamp,
+    quote_ident,
+    quote_str,
+)
+
 CHUNK = 1 << 20
-# The passphrase follows as ["-pass", "fd:N"] (key_pipe): never on a command line or in an environment.
-OPENSSL_ENC = ["openssl", "enc", "-aes-256-cbc", "-pbkdf2", "-salt"]
 # Public-key encryption (age, docs/backup-format.md): files end in .age; only recipients (public
 # keys, age1...) are given, so the server writing a set cannot read it back.
-AGE_SUFFIX = ".age"
 RECIPIENT_RE = re.compile(r"^age1[02-9ac-hj-np-z]{58}$")
 
 
@@ -86,10 +99,6 @@ def key_pipe(key: str) -> Iterator[int]:
         os.close(read_end)
 
 
-# Not the datetime module's UTC constant (3.11): the servers' Python may be 3.9 (Debian 11).
-UTC = dt.timezone.utc
-
-
 class BackupError(Exception):
     """A failure an operator can act on; the message says what to do."""
 
@@ -100,18 +109,6 @@ class DiskFullError(BackupError):
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(UTC)
-
-
-def iso(moment: dt.datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_stamp(stamp: str) -> dt.datetime:
-    return dt.datetime.strptime(stamp, STAMP_FORMAT).replace(tzinfo=UTC)
-
-
-def parse_iso(text: str) -> dt.datetime:
-    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 def source_dir(mount_point: str, host: str) -> str:
@@ -370,14 +367,6 @@ def client_args(defaults_file: str) -> list[str]:
     """Connection options for the MariaDB tools: root through the unix socket unless a defaults
     file (e.g. /etc/mysql/debian.cnf) names another account. Must come first on the command line."""
     return [f"--defaults-extra-file={defaults_file}"] if defaults_file else []
-
-
-def quote_ident(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
-
-
-def quote_str(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def sql(query: str, defaults_file: str = "", socket: str = "", timeout: int = 120) -> list[list[str]]:

@@ -60,21 +60,28 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ansible_collections.simrs.downtime.plugins.module_utils.backup_format import (  # noqa: F401
+    ACCOUNTS_FILE,
+    AGE_SUFFIX,
+    BINLOG_RE,
+    DATA_FILES,
+    ENC_SUFFIX,
+    OPENSSL_DEC,
+    SET_NAME_ANY,
+    UTC,
+    encryption_tool,
+    file_suffix,
+    iso,
+    parse_iso,
+    quote_str,
+)
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-SET_NAME = re.compile(r"^(\d{8}T\d{6}Z)-([a-z]+)$")
-BINLOG_NAME = re.compile(r"^(.+)\.(\d{6})$")
 IDENT = re.compile(r"^[A-Za-z0-9_]{1,64}$")
-# Decrypts what backup.py's OPENSSL_ENC wrote; the passphrase comes by -pass fd:N (key_pipe).
-OPENSSL_DEC = ["openssl", "enc", "-d", "-aes-256-cbc", "-pbkdf2"]
-AGE_SUFFIX = ".age"
-# Not the datetime module's UTC constant: the standby's Python may be 3.9.
-UTC = dt.timezone.utc
 # Reads of a set's files (4 MiB: few system calls, and far below any pipe's or cache's size).
 READ_BLOCK = 4 << 20
-DATA_FILES = {"dump": "data.sql.zst", "physical": "data.mbstream.zst"}
-ACCOUNTS_FILE = "accounts.sql.zst"
 # System accounts are the standby's own: a set's accounts.sql must not replace them.
 SYSTEM_ACCOUNTS = re.compile(
     rb"`(root|mysql)`@`localhost`|`mariadb\.sys`@|'(root|mysql)'@'localhost'|'mariadb\.sys'@"
@@ -146,13 +153,6 @@ def identity_recipients() -> list[str] | None:
     return [line.strip() for line in proc.stdout.decode(errors="replace").splitlines() if line.strip()]
 
 
-def encryption_tool(manifest: dict[str, Any]) -> str:
-    """'age', 'openssl' (the older passphrase sets) or '' (a plain set)."""
-    if not manifest.get("encrypted"):
-        return ""
-    return "age" if (manifest.get("encryption") or {}).get("tool") == "age" else "openssl"
-
-
 def age_decrypt(name: str) -> list[str]:
     return ["age", "--decrypt", "--identity", name]
 
@@ -176,14 +176,6 @@ def key_pipe() -> Iterator[int]:
 
 def now_utc() -> dt.datetime:
     return dt.datetime.now(UTC).replace(microsecond=0)
-
-
-def iso(value: dt.datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_iso(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def ident(name: str) -> str:
@@ -218,7 +210,7 @@ def sql(args: dict[str, Any], statement: str) -> list[list[str]]:
 
 
 def quote(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return quote_str(text)
 
 
 def base_tables(args: dict[str, Any], db: str) -> list[str]:
@@ -297,7 +289,7 @@ def check_set(  # noqa: PLR0911, PLR0912
             return manifest, problem
     files = manifest.get("files") or []
     names = [f.get("name") for f in files]
-    data_name = DATA_FILES.get(method, "") + {"age": AGE_SUFFIX, "openssl": ".enc", "": ""}[tool]
+    data_name = DATA_FILES.get(method, "") + file_suffix(manifest)
     if data_name not in names:
         return manifest, f"the manifest lists no {data_name}"
     for entry in files:
@@ -425,13 +417,13 @@ def step_scan(args: dict[str, Any]) -> dict[str, Any]:
     if not disk["source_folder"]:
         return result
     names = sorted(
-        (p.name for p in source_dir.iterdir() if p.is_dir() and SET_NAME.match(p.name)), reverse=True
+        (p.name for p in source_dir.iterdir() if p.is_dir() and SET_NAME_ANY.match(p.name)), reverse=True
     )
     result["sets_on_disk"] = len(names)
     load_hash_cache(args)
     for name in names:
         manifest, problem = check_set(source_dir / name, args)
-        stamp = dt.datetime.strptime(SET_NAME.match(name).group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        stamp = dt.datetime.strptime(SET_NAME_ANY.match(name)["stamp"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
         try:
             created = iso(parse_iso((manifest or {}).get("created_at") or ""))
         except ValueError:
@@ -466,7 +458,7 @@ def step_scan(args: dict[str, Any]) -> dict[str, Any]:
     result["binlog_dir"] = str(binlog_dir)
     if binlog_dir.is_dir():
         result["binlogs"] = sorted(
-            p.name for p in binlog_dir.iterdir() if p.is_file() and BINLOG_NAME.match(p.name)
+            p.name for p in binlog_dir.iterdir() if p.is_file() and BINLOG_RE.match(p.name)
         )
     return result
 
@@ -911,9 +903,9 @@ def shipped_binlogs(binlog_dir: Path, base: str) -> dict[int, Path]:
     if not binlog_dir.is_dir():
         return found
     for path in binlog_dir.iterdir():
-        match = BINLOG_NAME.match(path.name.removesuffix(".enc").removesuffix(AGE_SUFFIX))
-        if path.is_file() and match and match.group(1) == base:
-            found[int(match.group(2))] = path
+        match = BINLOG_RE.match(path.name)
+        if path.is_file() and match and match["base"] == base:
+            found[int(match["number"])] = path
     return found
 
 
@@ -926,14 +918,14 @@ def plain_binlog(path: Path, scratch: Path) -> tuple[Path | None, str | None]:
         if sha256_of(path) != want:
             return None, f"{path.name} does not match its .sha256 (corrupt)"
     aged = path.name.endswith(AGE_SUFFIX)
-    if not aged and not path.name.endswith(".enc"):
+    if not aged and not path.name.endswith(ENC_SUFFIX):
         return path, None
     if aged and not have_identity():
         return None, f"{path.name} is encrypted to age recipients and no backup_private_key was given"
     if not aged and not have_key():
         return None, f"{path.name} is encrypted and no restore_encryption_key was given"
     scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
-    plain = scratch / path.name.removesuffix(AGE_SUFFIX if aged else ".enc")
+    plain = scratch / path.name.removesuffix(AGE_SUFFIX if aged else ENC_SUFFIX)
     # Nested, not one parenthesized with: the standby's Python may be 3.9.
     with os.fdopen(os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
         if aged:
@@ -1005,12 +997,12 @@ def step_replay(args: dict[str, Any]) -> dict[str, Any]:
         "stopped": None,
         "transactions": 0,
     }
-    match = BINLOG_NAME.match(start_file)
-    if not match:
+    match = BINLOG_RE.match(start_file)
+    if not match or match["suffix"]:
         result["stopped"] = f"the backup's binlog name {start_file!r} is not BASENAME.NNNNNN"
         return result
-    number = int(match.group(2))
-    available = shipped_binlogs(binlog_dir, match.group(1))
+    number = int(match["number"])
+    available = shipped_binlogs(binlog_dir, match["base"])
     if not available or max(available) < number:
         result["stopped"] = "no shipped binlogs at or after the backup's position"
         return result
@@ -1230,7 +1222,7 @@ def step_cleanup(args: dict[str, Any]) -> dict[str, Any]:
     root = Path(args["local_root"]) if args.get("local_root") else None
     if keep and root and root.is_dir():
         for child in root.iterdir():
-            if child.name != keep and (SET_NAME.match(child.name) or child.name.endswith(".partial")):
+            if child.name != keep and (SET_NAME_ANY.match(child.name) or child.name.endswith(".partial")):
                 shutil.rmtree(child, ignore_errors=True)
                 removed.append(child.name)
     return {"dropped": dropped, "removed_copies": removed}

@@ -98,13 +98,13 @@ import contextlib
 import errno
 import hashlib
 import os
-import re
 import shutil
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.simrs.downtime.plugins.module_utils.backup import (
     AGE_SUFFIX,
+    BINLOG_RE,
     CHUNK,
     ROOT_DIR,
     BackupError,
@@ -125,7 +125,6 @@ from ansible_collections.simrs.downtime.plugins.module_utils.backup import (
 
 # Events every binary log starts with; anything else means it holds a transaction.
 HEADER_EVENTS = {"Format_desc", "Gtid_list", "Binlog_checkpoint", "Rotate", "Start_encryption", "Stop"}
-NUMBERED = re.compile(r"^(?P<base>.+)\.(?P<number>\d{6})$")
 
 
 def copy_plain(source: str, dest: str) -> tuple[int, str]:
@@ -171,11 +170,7 @@ def server_logs(p: dict, check_mode: bool) -> dict:
 
 
 def numbers(names) -> list[int]:
-    return sorted(
-        int(m["number"])
-        for f in names
-        if (m := NUMBERED.match(f.removesuffix(".enc").removesuffix(AGE_SUFFIX)))
-    )
+    return sorted(int(m["number"]) for f in names if (m := BINLOG_RE.match(f)))
 
 
 def missing(closed: list[tuple[str, int]], dest: str, suffix: str) -> list[str]:
@@ -197,7 +192,7 @@ def purged_before_shipping(logs: list[tuple[str, int]], dest: str) -> list[str]:
     shipped = numbers(os.listdir(dest)) if os.path.isdir(dest) else []
     if not shipped or not logs:
         return []
-    first = NUMBERED.match(logs[0][0])
+    first = BINLOG_RE.match(logs[0][0])
     return [f"{first['base']}.{n:06d}" for n in range(shipped[-1] + 1, int(first["number"]))]
 
 

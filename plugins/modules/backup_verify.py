@@ -76,10 +76,10 @@ binlogs:
 
 import hashlib
 import os
-import re
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.simrs.downtime.plugins.module_utils.backup import (
+    BINLOG_RE,
     MANIFEST,
     BackupError,
     binlog_dir,
@@ -93,8 +93,6 @@ from ansible_collections.simrs.downtime.plugins.module_utils.backup import (
     source_dir,
     utcnow,
 )
-
-BINLOG_RE = re.compile(r"^[^.][^/]*\.\d{6}(\.enc|\.age)?$")
 
 
 def check_set(backup_set, now) -> dict:
