@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 from orchestrator.lab import seed  # noqa: E402
 from orchestrator.lab.podman import podman_env  # noqa: E402
 
-IMAGE = "localhost/simrs-host:lab"
+IMAGE = os.environ.get("SIMRS_BENCH_IMAGE") or "localhost/simrs-host:lab"  # another build: by its hash tag
 NETWORK = "simrs-bench"
 SUBNET = "198.18.17.0/24"
 IP_RANGE = "198.18.17.128/25"

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from orchestrator.ansible import PlayResult
+from orchestrator.ansible import PlayResult, parse_inventory
 from orchestrator.errors import HostError, InputError
 
 RUN, LIST, VERIFY, SHIP = "backup", "backup_list", "backup_verify", "binlog_ship"
@@ -112,6 +112,29 @@ def verify_extravars(set_name: str | None, test_restore: bool, restore_host: str
 
 
 # ---- results --------------------------------------------------------------------------------
+
+
+KEY_DOC = "docs/runbook-backup-encryption.md"
+
+
+def restore_key_problem(raw_inventory: dict[str, Any], what: str) -> str | None:
+    """Why a restore, a drill or a test restore cannot read the sets: the primary encrypts them to
+    backup_recipients, and no backup_private_key (nor restore_private_key) is given to decrypt them.
+    None when it can (or nothing is encrypted to recipients). Checked before any host is touched."""
+    inv = parse_inventory(raw_inventory)
+    groups, hostvars = inv["groups"], inv["hostvars"]
+    servers = [*groups.get("simrs_primary", []), *groups.get("simrs_standby", [])]
+    if not servers or not any(hostvars.get(h, {}).get("backup_recipients") for h in servers):
+        return None
+    if any(
+        hostvars.get(h, {}).get(var) for h in servers for var in ("backup_private_key", "restore_private_key")
+    ):
+        return None
+    return (
+        f"{what} needs the backup private key: the sets are encrypted to backup_recipients, and "
+        "backup_private_key is not set. Give it from Ansible Vault (the IT team keeps it; see "
+        f"{KEY_DOC}), e.g. --vault-password-file with the vault that holds it. Nothing was changed."
+    )
 
 
 def published(result: PlayResult) -> tuple[str, dict[str, Any]]:

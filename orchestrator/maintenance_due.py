@@ -183,6 +183,26 @@ def _disk_items(host: str, probe: Mapping[str, Any] | None, policy: Policy) -> l
     return items
 
 
+def _encryption_item(host: str, how: str) -> Item:
+    if how == "age":
+        return Item("backup_encryption", host, "ok", "backup sets are encrypted to backup_recipients (age)")
+    if how == "openssl":
+        return Item(
+            "backup_encryption",
+            host,
+            "soon",
+            "backup sets are encrypted with a passphrase the server holds (backup_encryption_key)",
+            "make an age key pair and set backup_recipients (docs/runbook-backup-encryption.md)",
+        )
+    return Item(
+        "backup_encryption",
+        host,
+        "soon",
+        "backup sets are NOT encrypted: the external disk holds every patient record in the clear",
+        "make an age key pair and set backup_recipients (docs/runbook-backup-encryption.md)",
+    )
+
+
 def assess(
     policy: Policy,
     health: Mapping[str, Mapping[str, Any]],
@@ -208,6 +228,7 @@ def assess(
         )
     items.append(_restart_item(policy, primary, local_now))
     items += _disk_items(policy.primary, probe, policy)
+    items.append(_encryption_item(policy.primary, policy.backup_encryption))
     for host in policy.servers:
         items.append(_age_item(host, policy, health.get(host) or {}, today))
         items.append(_routine_item("server", host, policy, done, today))

@@ -95,6 +95,7 @@ class Policy:
     disk_due_pct: int
     in_service: dict[str, dt.date] = field(default_factory=dict)
     backfill_due_days: int = 3
+    backup_encryption: str = "age"  # age | openssl (the older passphrase) | none
 
     @classmethod
     def from_inventory(cls, raw: dict[str, Any]) -> Policy:
@@ -116,6 +117,7 @@ class Policy:
             )
         mine = {h: hostvars.get(h, {}) for h in servers}
         return cls(
+            backup_encryption=backup_encryption(hostvars.get(primary[0], {})),
             primary=primary[0],
             servers=servers,
             quiet_hours=tuple(_window(w) for w in hours),
@@ -204,3 +206,11 @@ def next_quiet(local: dt.datetime, policy: Policy, horizon_days: int = 14) -> dt
 
 def _hhmm(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def backup_encryption(v: Mapping[str, Any]) -> str:
+    """How the primary's backups are encrypted, from its variables: age (backup_recipients), openssl
+    (the older backup_encryption_key passphrase) or none."""
+    if v.get("backup_recipients"):
+        return "age"
+    return "openssl" if v.get("backup_encryption_key") else "none"

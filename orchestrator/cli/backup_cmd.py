@@ -18,7 +18,7 @@ from orchestrator import backups, monthly
 from orchestrator.ansible import PlayResult
 from orchestrator.cli import base
 from orchestrator.cli.base import handle_errors, main, out, progress
-from orchestrator.errors import SimrsError
+from orchestrator.errors import InputError, SimrsError
 
 
 def _tasks(kind: str, host: str, task: str) -> None:
@@ -36,6 +36,10 @@ def _run(ctx: click.Context, playbook: str, extravars: dict, quiet: bool) -> Pla
     gateway = base.make_gateway(ctx)
     site = base.load_site(gateway)  # the whole inventory checked before the disk is touched
     ctx.obj["_journal"] = lambda: base.make_journal(gateway, site.raw)
+    if extravars.get("backup_verify_test_restore"):
+        problem = backups.restore_key_problem(site.raw, "the test restore")
+        if problem:
+            raise InputError(problem)
     return gateway.run(playbook, extravars=extravars, progress=None if quiet else _tasks)
 
 
@@ -121,6 +125,8 @@ def backup_run(ctx: click.Context, method: str, initialize_disk: bool, as_json: 
     out.print(f"[green]ok[/] {escape(host)}: {escape(str(entry.get('detail', '')))}")
     if entry.get("path"):
         out.print(f"set: {escape(str(entry['path']))}")
+    for warning in entry.get("warnings") or []:
+        out.print(f"[bold yellow]WARNING:[/] {escape(str(warning))}")
 
 
 @backup_group.command("list")

@@ -19,7 +19,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from orchestrator import i18n, interrupt, inventory, settings
+from orchestrator import backups, i18n, interrupt, inventory, settings
 from orchestrator.ansible import AnsibleGateway
 from orchestrator.cli.version import version_option
 from orchestrator.engine import UI, Engine
@@ -218,9 +218,14 @@ def make_journal(gateway: Any, raw_inventory: dict[str, Any]) -> Journal:
     return journal
 
 
-def make_engine(ctx: click.Context, ui: UI | None = None) -> Engine:
+def make_engine(ctx: click.Context, ui: UI | None = None, restores: str = "") -> Engine:
+    """The engine on the checked inventory. ``restores`` names a command that will restore a backup:
+    without the backup private key it is refused here (exit 2), before anything is journaled."""
     gateway = make_gateway(ctx)
     site = load_site(gateway)
+    problem = backups.restore_key_problem(site.raw, restores) if restores else None
+    if problem:
+        raise InputError(problem)
     return Engine(make_journal(gateway, site.raw), gateway, site.hospital, ui=ui)
 
 

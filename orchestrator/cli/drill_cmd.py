@@ -9,9 +9,10 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from orchestrator import drill, settings
+from orchestrator import backups, drill, settings
 from orchestrator.cli import base
 from orchestrator.cli.base import handle_errors, main, out, progress
+from orchestrator.errors import SimrsError
 
 PHASE_WORDS = {
     "power_on": "switching the standby on",
@@ -52,6 +53,9 @@ def drill_run(ctx: click.Context, as_json: bool, lang: str, output: Path | None)
     site = base.load_site(gateway)
     hospital = site.hospital
     setup = drill.DrillSettings.from_inventory(site.raw)
+    problem = backups.restore_key_problem(site.raw, "the drill (it restores the newest backup)")
+    if problem:
+        raise SimrsError(problem, exit_code=2)
     journal = base.make_journal(gateway, site.raw)
     if not as_json:
         progress(f"drill on {setup.standby}, test address {setup.drill_ip} (users stay on {setup.primary})")

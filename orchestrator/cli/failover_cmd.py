@@ -29,7 +29,9 @@ def failover(ctx: click.Context, reason: str, dry_run: bool, yes: bool, as_json:
 
     Inside an open incident use `simrs incident failover-now` / `approve` instead: this command is
     for when a person has already decided that the main server is lost."""
-    engine = base.make_engine(ctx, RichUI())
+    engine = base.make_engine(
+        ctx, RichUI(), restores="" if dry_run else "the failover (it restores the newest backup)"
+    )
     if dry_run:
         plan = engine.failover_plan()
         if as_json:

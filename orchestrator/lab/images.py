@@ -44,6 +44,7 @@ SERVER_PACKAGES = (
     "netcat-openbsd",
     "zstd",
     "gzip",
+    "age",
 )
 RECIPE_VERSION = "2"  # bump when the build steps below change meaning
 IMAGE_DIR = Path(__file__).with_name("image")

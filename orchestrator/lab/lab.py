@@ -285,6 +285,7 @@ def _build(spec: LabSpec, image: str, progress: Progress) -> None:
     )
     exec_in("simrs-primary", "mariadb", "sik", stdin="".join(seed.seed_sql(spec.patients)), timeout=1800)
     write_inventory(spec)
+    ensure_backup_key(progress)
     progress(f"message gateway and mail server on 127.0.0.1:{WEBHOOK_PORT} and :{SMTP_PORT}")
     start_receivers()
     progress("waiting for every client to reach the SIMRS through the service IP")
@@ -301,6 +302,41 @@ def wait_serving(spec: LabSpec, timeout: float = 60) -> None:
         lambda: all(p.ok for p in probe_clients(clients).values()),
         timeout=timeout,
     )
+
+
+BACKUP_KEY_VARS = REPO_INVENTORY / "group_vars" / "all" / "backup_key.yml"
+
+
+def ensure_backup_key(progress: Progress = _quiet, path: Path = BACKUP_KEY_VARS) -> None:
+    """The lab's backup key pair, made once with age-keygen (kept across `lab down`/`up`, so the
+    sets already on the lab's disk stay readable): backup_recipients, the public key every lab
+    backup is encrypted to, and backup_private_key, a lab secret like the others (0600, not in
+    git). A real hospital makes its pair as docs/runbook-backup-encryption.md says."""
+    if path.exists():
+        return
+    if shutil.which("age-keygen") is None:
+        raise LabError("age-keygen is missing (the age package): run scripts/setup (as root)", exit_code=2)
+    progress("making the lab's backup key pair (age-keygen)")
+    made = subprocess.run(["age-keygen"], capture_output=True, text=True, timeout=30, check=False)
+    secret = next((ln for ln in made.stdout.splitlines() if ln.startswith("AGE-SECRET-KEY-")), "")
+    public = next(
+        (ln.split(":", 1)[1].strip() for ln in made.stdout.splitlines() if ln.startswith("# public key:")), ""
+    )
+    if made.returncode != 0 or not secret or not public.startswith("age1"):
+        raise LabError(f"age-keygen failed: {made.stderr.strip()[-300:]}")
+    text = (
+        "---\n"
+        "# LAB ONLY, made by `simrs lab up` (age-keygen); not in git. The backups of the lab are\n"
+        "# encrypted to backup_recipients. A real hospital keeps backup_private_key in Ansible Vault,\n"
+        "# with the IT team (docs/runbook-backup-encryption.md), never on the primary.\n"
+        f"backup_recipients:\n  - {public}\n"
+        f"backup_private_key: {secret}\n"
+    )
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    tmp.replace(path)
 
 
 def write_inventory(spec: LabSpec) -> None:

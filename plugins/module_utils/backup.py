@@ -26,20 +26,62 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-FORMAT = 1
-ROOT_DIR = "simrs-backups"
-BINLOG_DIR = "binlogs"
-MARKER = ".simrs-backup-disk"
-MANIFEST = "manifest.json"
-VERIFY = "verify.json"
-LOCK = ".lock"
-STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
-SET_RE = re.compile(r"^(?P<stamp>\d{8}T\d{6}Z)-(?P<method>dump|physical)$")
-# Dot-directories are never read as sets: a set being written, or one being deleted.
-HIDDEN_RE = re.compile(r"^\.(?P<name>\d{8}T\d{6}Z-(?:dump|physical))\.(?P<kind>partial|deleting)$")
+# The format's names, patterns and helpers live in backup_format (shared with restore.py); they
+# are imported here under their old names too, for the backup_* modules.
+from ansible_collections.simrs.downtime.plugins.module_utils.backup_format import (  # noqa: F401
+    AGE_SUFFIX,
+    BINLOG_DIR,
+    BINLOG_RE,
+    ENC_SUFFIX,
+    FORMAT,
+    HIDDEN_RE,
+    LOCK,
+    MANIFEST,
+    MARKER,
+    OPENSSL_ENC,
+    ROOT_DIR,
+    SET_RE,
+    STAMP_FORMAT,
+    UTC,
+    VERIFY,
+    encryption_tool,
+    file_suffix,
+    iso,
+    parse_iso,
+    parse_stamp,
+    quote_ident,
+    quote_str,
+)
+
 CHUNK = 1 << 20
-# The passphrase follows as ["-pass", "fd:N"] (key_pipe): never on a command line or in an environment.
-OPENSSL_ENC = ["openssl", "enc", "-aes-256-cbc", "-pbkdf2", "-salt"]
+# Public-key encryption (age, docs/backup-format.md): files end in .age; only recipients (public
+# keys, age1...) are given, so the server writing a set cannot read it back.
+RECIPIENT_RE = re.compile(r"^age1[02-9ac-hj-np-z]{58}$")
+
+
+def check_recipients(recipients: list[str]) -> list[str]:
+    """The recipients, stripped; BackupError naming the first one that is not an age public key
+    (a private key pasted by mistake is refused without echoing it)."""
+    cleaned = [r.strip() for r in recipients if r and r.strip()]
+    for recipient in cleaned:
+        if recipient.upper().startswith("AGE-SECRET-KEY-"):
+            raise BackupError(
+                "backup_recipients holds a PRIVATE key (AGE-SECRET-KEY-...): put only the public key "
+                "(age1...) there, and keep the private key in Vault"
+            )
+        if not RECIPIENT_RE.match(recipient):
+            raise BackupError(
+                f"backup_recipients: {recipient[:12]}... is not an age public key (age1 and 58 characters; "
+                "make one with age-keygen)"
+            )
+    return cleaned
+
+
+def age_encrypt_command(recipients: list[str]) -> list[str]:
+    command = ["age", "--encrypt"]
+    for recipient in recipients:
+        command += ["--recipient", recipient]
+    return command
 
 
 @contextlib.contextmanager
@@ -57,10 +99,6 @@ def key_pipe(key: str) -> Iterator[int]:
         os.close(read_end)
 
 
-# Not the datetime module's UTC constant (3.11): the servers' Python may be 3.9 (Debian 11).
-UTC = dt.timezone.utc
-
-
 class BackupError(Exception):
     """A failure an operator can act on; the message says what to do."""
 
@@ -71,18 +109,6 @@ class DiskFullError(BackupError):
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(UTC)
-
-
-def iso(moment: dt.datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_stamp(stamp: str) -> dt.datetime:
-    return dt.datetime.strptime(stamp, STAMP_FORMAT).replace(tzinfo=UTC)
-
-
-def parse_iso(text: str) -> dt.datetime:
-    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 def source_dir(mount_point: str, host: str) -> str:
@@ -343,14 +369,6 @@ def client_args(defaults_file: str) -> list[str]:
     return [f"--defaults-extra-file={defaults_file}"] if defaults_file else []
 
 
-def quote_ident(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
-
-
-def quote_str(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def sql(query: str, defaults_file: str = "", socket: str = "", timeout: int = 120) -> list[list[str]]:
     """Rows of one or more statements, through the mariadb client (batch, raw, no headers).
 
@@ -431,7 +449,8 @@ def _pump(source, data: bytes | None, sink, on_chunk, errors: list[BaseException
 
 
 class StreamWriter:
-    """Produce, compress (zstd), encrypt (openssl, optional) and write one file in a single pass,
+    """Produce, compress (zstd), encrypt (age to recipients, or the old openssl passphrase; optional)
+    and write one file in a single pass,
     hashing the bytes as they are written, so the manifest's sha256 is of exactly what is on disk.
 
     The producer is a command (mariadb-dump, mbstream -c) or bytes; on_chunk sees the producer's
@@ -439,11 +458,22 @@ class StreamWriter:
     disk raises DiskFullError. The caller removes the half-written file with its .partial set.
     """
 
-    def __init__(self, *, level: int | None, key: str, prefix: list[str], workdir: str) -> None:
-        if level is None and not key:
+    def __init__(
+        self,
+        *,
+        level: int | None,
+        key: str,
+        prefix: list[str],
+        workdir: str,
+        recipients: list[str] | None = None,
+    ) -> None:
+        if level is None and not key and not recipients:
             raise BackupError("internal: a stream needs compression or encryption")
+        if key and recipients:
+            raise BackupError("internal: a stream is encrypted to recipients or with a passphrase, not both")
         self.level = level
         self.key = key
+        self.recipients = list(recipients or [])
         self.prefix = prefix
         self.workdir = workdir
 
@@ -508,6 +538,18 @@ class StreamWriter:
                 )
             if len(stages) > 1:
                 stages[0].stdout.close()  # openssl owns it now: zstd sees EPIPE if openssl dies
+        if self.recipients:
+            stdin = stages[-1].stdout if stages else subprocess.PIPE
+            stages.append(
+                chain.start(
+                    "age",
+                    age_encrypt_command(self.recipients),
+                    stdin=stdin,
+                    stdout=subprocess.PIPE,
+                )
+            )
+            if len(stages) > 1:
+                stages[0].stdout.close()  # age owns it now: zstd sees EPIPE if age dies
         return stages[0], stages[-1]
 
     @staticmethod

@@ -29,9 +29,12 @@ is the task's failure message. Steps:
   dfinish   physical: remove (or keep) the previous data folder once the restore is checked
 
 Only the standard library and the MariaDB command-line tools are used: they are on every MariaDB
-server. The data file may be encrypted (openssl enc -aes-256-cbc -pbkdf2); the passphrase comes
-as the module's no_log option encryption_key (set_key) and reaches openssl through a pipe
-(-pass fd:N): never on a command line, in an environment or in the output.
+server. The data file may be encrypted: to age recipients (public keys; the files end in .age,
+decrypted with the private key given as the module's no_log option identity, set_identity), or by
+the older openssl enc -aes-256-cbc -pbkdf2 passphrase (.enc; the no_log option encryption_key,
+set_key). Both secrets reach the tool through a pipe (age -i /dev/fd/N, openssl -pass fd:N):
+never on a command line, in an environment, in a file or in the output. age authenticates every
+64 KiB chunk: a changed byte makes it fail before the bytes after it reach the restore.
 """
 
 # S608: every statement here is built from names checked by ident() (plain identifiers, quoted
@@ -57,20 +60,28 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ansible_collections.simrs.downtime.plugins.module_utils.backup_format import (  # noqa: F401
+    ACCOUNTS_FILE,
+    AGE_SUFFIX,
+    BINLOG_RE,
+    DATA_FILES,
+    ENC_SUFFIX,
+    OPENSSL_DEC,
+    SET_NAME_ANY,
+    UTC,
+    encryption_tool,
+    file_suffix,
+    iso,
+    parse_iso,
+    quote_str,
+)
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-SET_NAME = re.compile(r"^(\d{8}T\d{6}Z)-([a-z]+)$")
-BINLOG_NAME = re.compile(r"^(.+)\.(\d{6})$")
 IDENT = re.compile(r"^[A-Za-z0-9_]{1,64}$")
-# Decrypts what backup.py's OPENSSL_ENC wrote; the passphrase comes by -pass fd:N (key_pipe).
-OPENSSL_DEC = ["openssl", "enc", "-d", "-aes-256-cbc", "-pbkdf2"]
-# Not the datetime module's UTC constant: the standby's Python may be 3.9.
-UTC = dt.timezone.utc
 # Reads of a set's files (4 MiB: few system calls, and far below any pipe's or cache's size).
 READ_BLOCK = 4 << 20
-DATA_FILES = {"dump": "data.sql.zst", "physical": "data.mbstream.zst"}
-ACCOUNTS_FILE = "accounts.sql.zst"
 # System accounts are the standby's own: a set's accounts.sql must not replace them.
 SYSTEM_ACCOUNTS = re.compile(
     rb"`(root|mysql)`@`localhost`|`mariadb\.sys`@|'(root|mysql)'@'localhost'|'mariadb\.sys'@"
@@ -85,8 +96,9 @@ class StepError(Exception):
     """A step that cannot go on; its message is the operator's explanation."""
 
 
-# The passphrase of encrypted sets, set once by the module from its no_log option (set_key).
-_KEY = {"value": ""}
+# The passphrase of the older encrypted sets (set_key) and the age private key (set_identity),
+# set once by the module from its no_log options.
+_KEY = {"value": "", "identity": ""}
 
 
 def set_key(value: str | None) -> None:
@@ -94,8 +106,55 @@ def set_key(value: str | None) -> None:
     _KEY["value"] = value or ""
 
 
+def set_identity(value: str | None) -> None:
+    """Remember the age private key (identity file text) for this step (the module's no_log option)."""
+    text = (value or "").strip()
+    _KEY["identity"] = text + "\n" if text else ""
+
+
 def have_key() -> bool:
     return bool(_KEY["value"])
+
+
+def have_identity() -> bool:
+    return bool(_KEY["identity"])
+
+
+@contextlib.contextmanager
+def identity_pipe() -> Iterator[str]:
+    """A pipe holding the age identity, named as /dev/fd/N for age's -i (age opens it as a file).
+    Yields the name; give N in pass_fds. The parent's end is closed on leaving."""
+    read_end, write_end = os.pipe()
+    try:
+        # An identity file is a few hundred bytes, far below a pipe's buffer: the write never blocks.
+        os.write(write_end, _KEY["identity"].encode())
+    finally:
+        os.close(write_end)
+    try:
+        yield f"/dev/fd/{read_end}"
+    finally:
+        os.close(read_end)
+
+
+def identity_recipients() -> list[str] | None:
+    """The public keys of the given identity (age-keygen -y), None when they cannot be told (no
+    identity, or an age-keygen too old for -y): then the decryption itself is the check."""
+    if not have_identity() or not shutil.which("age-keygen"):
+        return None
+    with identity_pipe() as name:
+        proc = subprocess.run(
+            ["age-keygen", "-y", name],
+            capture_output=True,
+            check=False,
+            pass_fds=(int(name.rsplit("/", 1)[1]),),
+        )
+    if proc.returncode != 0:
+        return None
+    return [line.strip() for line in proc.stdout.decode(errors="replace").splitlines() if line.strip()]
+
+
+def age_decrypt(name: str) -> list[str]:
+    return ["age", "--decrypt", "--identity", name]
 
 
 @contextlib.contextmanager
@@ -117,14 +176,6 @@ def key_pipe() -> Iterator[int]:
 
 def now_utc() -> dt.datetime:
     return dt.datetime.now(UTC).replace(microsecond=0)
-
-
-def iso(value: dt.datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_iso(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def ident(name: str) -> str:
@@ -159,7 +210,7 @@ def sql(args: dict[str, Any], statement: str) -> list[list[str]]:
 
 
 def quote(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return quote_str(text)
 
 
 def base_tables(args: dict[str, Any], db: str) -> list[str]:
@@ -229,11 +280,16 @@ def check_set(  # noqa: PLR0911, PLR0912
         return manifest, f"does not hold the database(s) {', '.join(missing_dbs)}"
     if method == "physical" and not (manifest.get("physical") or {}).get("prepared"):
         return manifest, "a physical set that was not prepared (this restore needs no --prepare step)"
-    if manifest.get("encrypted") and not args.get("have_key"):
+    tool = encryption_tool(manifest)
+    if tool == "openssl" and not args.get("have_key"):
         return manifest, "encrypted, and no restore_encryption_key is set"
+    if tool == "age":
+        problem = identity_problem(manifest, args)
+        if problem:
+            return manifest, problem
     files = manifest.get("files") or []
     names = [f.get("name") for f in files]
-    data_name = DATA_FILES.get(method, "") + (".enc" if manifest.get("encrypted") else "")
+    data_name = DATA_FILES.get(method, "") + file_suffix(manifest)
     if data_name not in names:
         return manifest, f"the manifest lists no {data_name}"
     for entry in files:
@@ -249,6 +305,29 @@ def check_set(  # noqa: PLR0911, PLR0912
         if cached_sha256(file_path, stat, args) != entry.get("sha256"):
             return manifest, f"{name}: sha256 does not match the manifest (corrupt)"
     return manifest, None
+
+
+KEY_PROBLEM = "encrypted to age recipient(s)"
+
+
+def identity_problem(manifest: dict[str, Any], args: dict[str, Any]) -> str | None:
+    """Why an age set cannot be read with the identity at hand, or None."""
+    recipients = [str(r) for r in (manifest.get("encryption") or {}).get("recipients") or []]
+    shown = ", ".join(r[:12] + "..." for r in recipients) or "recipients not recorded"
+    if not have_identity():
+        return (
+            f"encrypted to age recipient(s) {shown}, and no backup_private_key (the backup private key, "
+            "from Ansible Vault) is given"
+        )
+    if "_identity_recipients" not in args:
+        args["_identity_recipients"] = identity_recipients()
+    mine = args["_identity_recipients"]
+    if mine is not None and recipients and not set(mine) & set(recipients):
+        return (
+            f"encrypted to age recipient(s) {shown}, not to the key in backup_private_key "
+            f"({', '.join(r[:12] + '...' for r in mine)}): give the matching private key"
+        )
+    return None
 
 
 def cached_sha256(path: Path, stat: os.stat_result, args: dict[str, Any]) -> str:
@@ -338,13 +417,13 @@ def step_scan(args: dict[str, Any]) -> dict[str, Any]:
     if not disk["source_folder"]:
         return result
     names = sorted(
-        (p.name for p in source_dir.iterdir() if p.is_dir() and SET_NAME.match(p.name)), reverse=True
+        (p.name for p in source_dir.iterdir() if p.is_dir() and SET_NAME_ANY.match(p.name)), reverse=True
     )
     result["sets_on_disk"] = len(names)
     load_hash_cache(args)
     for name in names:
         manifest, problem = check_set(source_dir / name, args)
-        stamp = dt.datetime.strptime(SET_NAME.match(name).group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        stamp = dt.datetime.strptime(SET_NAME_ANY.match(name)["stamp"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
         try:
             created = iso(parse_iso((manifest or {}).get("created_at") or ""))
         except ValueError:
@@ -357,6 +436,15 @@ def step_scan(args: dict[str, Any]) -> dict[str, Any]:
             "problem": problem,
         }
         result["checked"].append(entry)
+        if (
+            problem is not None
+            and encryption_tool(manifest or {}) == "age"
+            and problem.startswith(KEY_PROBLEM)
+        ):
+            # Not a bad set: the right key is missing. An older set is no answer (it would restore
+            # older data, or an unencrypted copy, for want of a setting): stop and say so.
+            result["key_problem"] = f"{name}: {problem}"
+            break
         if problem is None:
             result["chosen"] = {**entry, "manifest": manifest}
             break
@@ -370,7 +458,7 @@ def step_scan(args: dict[str, Any]) -> dict[str, Any]:
     result["binlog_dir"] = str(binlog_dir)
     if binlog_dir.is_dir():
         result["binlogs"] = sorted(
-            p.name for p in binlog_dir.iterdir() if p.is_file() and BINLOG_NAME.match(p.name)
+            p.name for p in binlog_dir.iterdir() if p.is_file() and BINLOG_RE.match(p.name)
         )
     return result
 
@@ -518,7 +606,23 @@ def open_stream(path: Path, encrypted: bool, expect: dict[str, Any] | None = Non
     size, sha256) the file is read by a HashedFeed and finish() checks it against the entry."""
     procs: list[subprocess.Popen] = []
     source: Any = None
-    if encrypted:
+    if encrypted and path.name.endswith(AGE_SUFFIX):
+        if not have_identity():
+            raise StepError(
+                "the set is encrypted to age recipients and no backup_private_key (the backup private "
+                "key) was given"
+            )
+        with identity_pipe() as name:
+            dec = subprocess.Popen(
+                age_decrypt(name) + ([] if expect else [str(path)]),
+                stdin=subprocess.PIPE if expect else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=(int(name.rsplit("/", 1)[1]),),
+            )
+        procs.append(dec)
+        source = dec.stdout
+    elif encrypted:
         if not have_key():
             raise StepError("the set is encrypted and no restore_encryption_key was given")
         with key_pipe() as key_fd:
@@ -793,14 +897,15 @@ def binlog_text(args: dict[str, Any], path: Path, start: int, stop: int | None =
 
 
 def shipped_binlogs(binlog_dir: Path, base: str) -> dict[int, Path]:
-    """The shipped binlogs of one base name by number: NAME.NNNNNN, or NAME.NNNNNN.enc when encrypted."""
+    """The shipped binlogs of one base name by number: NAME.NNNNNN, or NAME.NNNNNN.age (.enc) when
+    encrypted."""
     found: dict[int, Path] = {}
     if not binlog_dir.is_dir():
         return found
     for path in binlog_dir.iterdir():
-        match = BINLOG_NAME.match(path.name.removesuffix(".enc"))
-        if path.is_file() and match and match.group(1) == base:
-            found[int(match.group(2))] = path
+        match = BINLOG_RE.match(path.name)
+        if path.is_file() and match and match["base"] == base:
+            found[int(match["number"])] = path
     return found
 
 
@@ -812,22 +917,35 @@ def plain_binlog(path: Path, scratch: Path) -> tuple[Path | None, str | None]:
         want = digest_file.read_text().split()[0] if digest_file.read_text().split() else ""
         if sha256_of(path) != want:
             return None, f"{path.name} does not match its .sha256 (corrupt)"
-    if not path.name.endswith(".enc"):
+    aged = path.name.endswith(AGE_SUFFIX)
+    if not aged and not path.name.endswith(ENC_SUFFIX):
         return path, None
-    if not have_key():
+    if aged and not have_identity():
+        return None, f"{path.name} is encrypted to age recipients and no backup_private_key was given"
+    if not aged and not have_key():
         return None, f"{path.name} is encrypted and no restore_encryption_key was given"
     scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
-    plain = scratch / path.name.removesuffix(".enc")
+    plain = scratch / path.name.removesuffix(AGE_SUFFIX if aged else ENC_SUFFIX)
     # Nested, not one parenthesized with: the standby's Python may be 3.9.
-    with os.fdopen(os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:  # noqa: SIM117
-        with key_pipe() as key_fd:
-            proc = subprocess.run(
-                [*OPENSSL_DEC, "-pass", f"fd:{key_fd}", "-in", str(path)],
-                stdout=out,
-                stderr=subprocess.PIPE,
-                check=False,
-                pass_fds=(key_fd,),
-            )
+    with os.fdopen(os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
+        if aged:
+            with identity_pipe() as name:
+                proc = subprocess.run(
+                    [*age_decrypt(name), str(path)],
+                    stdout=out,
+                    stderr=subprocess.PIPE,
+                    check=False,
+                    pass_fds=(int(name.rsplit("/", 1)[1]),),
+                )
+        else:
+            with key_pipe() as key_fd:
+                proc = subprocess.run(
+                    [*OPENSSL_DEC, "-pass", f"fd:{key_fd}", "-in", str(path)],
+                    stdout=out,
+                    stderr=subprocess.PIPE,
+                    check=False,
+                    pass_fds=(key_fd,),
+                )
     if proc.returncode != 0:
         plain.unlink(missing_ok=True)
         return (
@@ -879,12 +997,12 @@ def step_replay(args: dict[str, Any]) -> dict[str, Any]:
         "stopped": None,
         "transactions": 0,
     }
-    match = BINLOG_NAME.match(start_file)
-    if not match:
+    match = BINLOG_RE.match(start_file)
+    if not match or match["suffix"]:
         result["stopped"] = f"the backup's binlog name {start_file!r} is not BASENAME.NNNNNN"
         return result
-    number = int(match.group(2))
-    available = shipped_binlogs(binlog_dir, match.group(1))
+    number = int(match["number"])
+    available = shipped_binlogs(binlog_dir, match["base"])
     if not available or max(available) < number:
         result["stopped"] = "no shipped binlogs at or after the backup's position"
         return result
@@ -1104,7 +1222,7 @@ def step_cleanup(args: dict[str, Any]) -> dict[str, Any]:
     root = Path(args["local_root"]) if args.get("local_root") else None
     if keep and root and root.is_dir():
         for child in root.iterdir():
-            if child.name != keep and (SET_NAME.match(child.name) or child.name.endswith(".partial")):
+            if child.name != keep and (SET_NAME_ANY.match(child.name) or child.name.endswith(".partial")):
                 shutil.rmtree(child, ignore_errors=True)
                 removed.append(child.name)
     return {"dropped": dropped, "removed_copies": removed}

@@ -21,7 +21,8 @@ description:
 - Closes the current binary log (FLUSH BINARY LOGS) when it holds any transaction, then copies every
   closed binary log not yet on the disk (or there with another size) atomically.
 - Reports a gap when logs were purged from the server before they were shipped.
-- With O(encryption_key), files are stored encrypted as C(<name>.enc).
+- With O(recipients), files are stored encrypted to those age public keys as C(<name>.age); with the
+  older O(encryption_key) (a passphrase, openssl enc) as C(<name>.enc).
 - In check mode, reports what it would flush and copy.
 version_added: 0.1.0
 author:
@@ -38,8 +39,13 @@ options:
     description: Close the current binary log first when it holds a transaction.
     type: bool
     default: true
+  recipients:
+    description: age public keys (age1...) to encrypt the shipped logs to; the private key is not needed here.
+    type: list
+    elements: str
+    default: []
   encryption_key:
-    description: Encrypt shipped logs with openssl enc.
+    description: Encrypt shipped logs with openssl enc (the older passphrase scheme; prefer O(recipients)).
     type: str
     default: ''
   defaults_file:
@@ -92,12 +98,13 @@ import contextlib
 import errno
 import hashlib
 import os
-import re
 import shutil
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.simrs.downtime.plugins.module_utils.backup import (
+    AGE_SUFFIX,
+    BINLOG_RE,
     CHUNK,
     ROOT_DIR,
     BackupError,
@@ -105,6 +112,7 @@ from ansible_collections.simrs.downtime.plugins.module_utils.backup import (
     StreamWriter,
     binlog_dir,
     check_disk,
+    check_recipients,
     disk_argument_spec,
     fsync_dir,
     human_bytes,
@@ -117,7 +125,6 @@ from ansible_collections.simrs.downtime.plugins.module_utils.backup import (
 
 # Events every binary log starts with; anything else means it holds a transaction.
 HEADER_EVENTS = {"Format_desc", "Gtid_list", "Binlog_checkpoint", "Rotate", "Start_encryption", "Stop"}
-NUMBERED = re.compile(r"^(?P<base>.+)\.(?P<number>\d{6})$")
 
 
 def copy_plain(source: str, dest: str) -> tuple[int, str]:
@@ -163,7 +170,7 @@ def server_logs(p: dict, check_mode: bool) -> dict:
 
 
 def numbers(names) -> list[int]:
-    return sorted(int(m["number"]) for f in names if (m := NUMBERED.match(f.removesuffix(".enc"))))
+    return sorted(int(m["number"]) for f in names if (m := BINLOG_RE.match(f)))
 
 
 def missing(closed: list[tuple[str, int]], dest: str, suffix: str) -> list[str]:
@@ -185,7 +192,7 @@ def purged_before_shipping(logs: list[tuple[str, int]], dest: str) -> list[str]:
     shipped = numbers(os.listdir(dest)) if os.path.isdir(dest) else []
     if not shipped or not logs:
         return []
-    first = NUMBERED.match(logs[0][0])
+    first = BINLOG_RE.match(logs[0][0])
     return [f"{first['base']}.{n:06d}" for n in range(shipped[-1] + 1, int(first["number"]))]
 
 
@@ -197,7 +204,13 @@ def copy_one(p: dict, source: str, dest: str, name: str, suffix: str, workdir: s
         os.unlink(temp)
     try:
         if suffix:
-            writer = StreamWriter(level=None, key=p["encryption_key"], prefix=[], workdir=workdir)
+            writer = StreamWriter(
+                level=None,
+                key="" if p["recipients"] else p["encryption_key"],
+                recipients=p["recipients"],
+                prefix=[],
+                workdir=workdir,
+            )
             _size, digest = writer.write(temp, command=["cat", source])
         else:
             _size, digest = copy_plain(source, temp)
@@ -215,7 +228,10 @@ def ship(module: AnsibleModule) -> dict:
     check_disk(p["mount_point"], p["disk_label"], p["disk_uuid"], p["require_marker"])
     server = server_logs(p, module.check_mode)
     dest = binlog_dir(p["mount_point"], p["source_host"])
-    suffix = ".enc" if p["encryption_key"] else ""
+    p["recipients"] = check_recipients(p["recipients"])
+    suffix = AGE_SUFFIX if p["recipients"] else ".enc" if p["encryption_key"] else ""
+    if p["recipients"] and not shutil.which("age"):
+        raise BackupError(f"age is not installed on {p['source_host']}: install the age package first")
     gap = purged_before_shipping(server["logs"], dest)
     if module.check_mode:
         todo = missing(server["closed"], dest, suffix)
@@ -259,6 +275,7 @@ def main() -> None:
             **disk_argument_spec(marker=True),
             "source_host": {"type": "str", "required": True},
             "flush": {"type": "bool", "default": True},
+            "recipients": {"type": "list", "elements": "str", "default": []},
             "encryption_key": {"type": "str", "default": "", "no_log": True},
             "defaults_file": {"type": "str", "default": ""},
             "lock_wait_seconds": {"type": "int", "default": 60},

@@ -70,10 +70,10 @@ dir:
 """
 
 import os
-import re
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.simrs.downtime.plugins.module_utils.backup import (
+    BINLOG_RE,
     HIDDEN_RE,
     BackupError,
     binlog_dir,
@@ -85,10 +85,6 @@ from ansible_collections.simrs.downtime.plugins.module_utils.backup import (
     source_dir,
     utcnow,
 )
-
-# Shipped logs as backup_verify reads them (mysql-bin.NNNNNN, .enc when encrypted); a dot-name
-# is a copy in flight.
-BINLOG_RE = re.compile(r"^[^.][^/]*\.\d{6}(\.enc)?$")
 
 
 def describe(backup_set, now) -> dict:

@@ -59,8 +59,17 @@ options:
     description: Table whose newest row is the set's last_visit (empty for none).
     type: str
     default: reg_periksa
+  recipients:
+    description:
+    - age public keys (age1...) to encrypt every file of the set to (C(<name>.age)); the manifest
+      records them. Only their private keys (kept off this server) can read the set.
+    type: list
+    elements: str
+    default: []
   encryption_key:
-    description: Encrypt data files with openssl enc (aes-256-cbc, pbkdf2).
+    description:
+    - Encrypt data files with openssl enc (aes-256-cbc, pbkdf2), the older passphrase scheme kept
+      for compatibility; prefer O(recipients). Not with O(recipients).
     type: str
     default: ''
   compression_level:
@@ -138,6 +147,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.simrs.downtime.plugins.module_utils.backup import (
+    AGE_SUFFIX,
     FORMAT,
     MANIFEST,
     ROOT_DIR,
@@ -145,6 +155,7 @@ from ansible_collections.simrs.downtime.plugins.module_utils.backup import (
     BackupError,
     StreamWriter,
     check_disk,
+    check_recipients,
     client_args,
     count_rows,
     disk_argument_spec,
@@ -316,10 +327,24 @@ class Take:
         self.m = module
         self.p = module.params
         self.prefix = low_priority(self.p["low_priority"])
-        self.ext = ".zst" + (".enc" if self.p["encryption_key"] else "")
+        self.p["recipients"] = check_recipients(self.p["recipients"])
+        if self.p["recipients"] and self.p["encryption_key"]:
+            raise BackupError(
+                "both backup_recipients and backup_encryption_key are set: keep backup_recipients "
+                "(public keys) and remove the passphrase"
+            )
+        self.ext = ".zst" + (
+            AGE_SUFFIX if self.p["recipients"] else ".enc" if self.p["encryption_key"] else ""
+        )
 
     def writer(self, workdir: str, level: int | None) -> StreamWriter:
-        return StreamWriter(level=level, key=self.p["encryption_key"], prefix=self.prefix, workdir=workdir)
+        return StreamWriter(
+            level=level,
+            key=self.p["encryption_key"],
+            recipients=self.p["recipients"],
+            prefix=self.prefix,
+            workdir=workdir,
+        )
 
     def run(self) -> dict:
         p = self.p
@@ -329,6 +354,7 @@ class Take:
         for needed in (
             [tool, "zstd", "mariadb"]
             + (["openssl"] if p["encryption_key"] else [])
+            + (["age"] if p["recipients"] else [])
             + (["mbstream", "mariadbd"] if p["method"] == "physical" else [])
         ):
             if not shutil.which(needed):
@@ -397,10 +423,16 @@ class Take:
             "method": p["method"],
             "databases": p["databases"],
             "compression": "zstd",
-            "encrypted": bool(p["encryption_key"]),
+            "encrypted": bool(p["encryption_key"] or p["recipients"]),
             "files": files,
         }
-        if p["encryption_key"]:
+        if p["recipients"]:
+            manifest["encryption"] = {
+                "tool": "age",
+                "format": "age-encryption.org/v1",
+                "recipients": p["recipients"],
+            }
+        elif p["encryption_key"]:
             manifest["encryption"] = {"tool": "openssl enc", "cipher": "aes-256-cbc", "kdf": "pbkdf2"}
         manifest.update(extra)
         return manifest
@@ -548,6 +580,7 @@ def main() -> None:
             "databases": {"type": "list", "elements": "str", "required": True},
             "accounts": {"type": "list", "elements": "str", "default": []},
             "last_visit_table": {"type": "str", "default": "reg_periksa"},
+            "recipients": {"type": "list", "elements": "str", "default": []},
             "encryption_key": {"type": "str", "default": "", "no_log": True},
             "compression_level": {"type": "int", "default": 3},
             "low_priority": {"type": "bool", "default": True},

@@ -38,8 +38,13 @@ options:
     description: Expected sha256 of its manifest.json (empty to skip the check).
     type: str
     default: ''
+  identity:
+    description: The backup private key (age identity, AGE-SECRET-KEY-1...) of a set encrypted to
+      age recipients; age reads it from a pipe. Never logged.
+    type: str
+    default: ''
   encryption_key:
-    description: Key of an encrypted set.
+    description: Passphrase of an older openssl-encrypted set.
     type: str
     default: ''
   scratch_prefix:
@@ -100,6 +105,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.simrs.downtime.plugins.module_utils.backup import (
+    AGE_SUFFIX,
     CHUNK,
     MANIFEST,
     OPENSSL_ENC,
@@ -125,11 +131,27 @@ class CannotTestError(BackupError):
 
 
 def decode_chain(
-    path: str, encrypted: bool, key: str, prefix: list[str], errdir: str
+    path: str, encrypted: bool, key: str, prefix: list[str], errdir: str, identity: str = ""
 ) -> list[subprocess.Popen]:
-    """[openssl -d] | zstd -dc, reading the file; the last process's stdout is the plain stream."""
+    """[age -d | openssl -d] | zstd -dc, reading the file; the last process's stdout is the plain stream."""
     procs = []
-    if encrypted:
+    if encrypted and path.endswith(AGE_SUFFIX):
+        if not identity.strip():
+            raise CannotTestError(
+                "the set is encrypted to age recipients: give backup_private_key (from Vault) to "
+                "test-restore it"
+            )
+        with open(os.path.join(errdir, "age.err"), "wb") as err, key_pipe(identity.strip()) as key_fd:
+            procs.append(
+                subprocess.Popen(
+                    [*prefix, "age", "--decrypt", "--identity", f"/dev/fd/{key_fd}", path],
+                    stdout=subprocess.PIPE,
+                    stderr=err,
+                    stdin=subprocess.DEVNULL,
+                    pass_fds=(key_fd,),
+                )
+            )
+    elif encrypted:
         if not key:
             raise CannotTestError(
                 "the set is encrypted: give backup_encryption_key (from Vault) to test-restore it"
@@ -206,7 +228,9 @@ def restore_dump(
             run_sql(conn, drop)
         except BackupError as exc:
             raise CannotTestError(str(exc)) from None
-        decoders = decode_chain(data, manifest.get("encrypted", False), p["encryption_key"], prefix, errdir)
+        decoders = decode_chain(
+            data, manifest.get("encrypted", False), p["encryption_key"], prefix, errdir, p["identity"]
+        )
         with open(os.path.join(errdir, "mariadb.err"), "wb") as err:
             loader = subprocess.Popen(
                 [*prefix, *conn, "--batch", "--init-command=SET SESSION sql_log_bin = 0"],
@@ -231,7 +255,9 @@ def restore_dump(
         thread = threading.Thread(target=pump, daemon=True)
         thread.start()
         thread.join()
-        names = (["openssl"] if len(decoders) == 2 else []) + ["zstd"]
+        names = ([("age" if data.endswith(AGE_SUFFIX) else "openssl")] if len(decoders) == 2 else []) + [
+            "zstd"
+        ]
         finish([*zip(names, decoders), ("mariadb", loader)], errdir)
         if errors:
             raise BackupError(f"feeding the dump to mariadb failed: {errors[0]}")
@@ -261,7 +287,9 @@ def restore_physical(
         )
     target = tempfile.mkdtemp(prefix="simrs-verify-", dir=p["scratch_dir"])
     try:
-        decoders = decode_chain(data, manifest.get("encrypted", False), p["encryption_key"], prefix, errdir)
+        decoders = decode_chain(
+            data, manifest.get("encrypted", False), p["encryption_key"], prefix, errdir, p["identity"]
+        )
         with open(os.path.join(errdir, "mbstream.err"), "wb") as err:
             unpack = subprocess.Popen(
                 [*prefix, "mbstream", "-x", "-C", target],
@@ -270,7 +298,9 @@ def restore_physical(
                 stderr=err,
             )
         decoders[-1].stdout.close()
-        names = (["openssl"] if len(decoders) == 2 else []) + ["zstd"]
+        names = ([("age" if data.endswith(AGE_SUFFIX) else "openssl")] if len(decoders) == 2 else []) + [
+            "zstd"
+        ]
         finish([*zip(names, decoders), ("mbstream", unpack)], errdir)
         with scratch_server(target, prefix=prefix) as socket:
             rows = count_rows(manifest["databases"], socket=socket)
@@ -351,6 +381,7 @@ def main() -> None:
         argument_spec={
             "set_path": {"type": "path", "required": True},
             "manifest_sha256": {"type": "str", "default": ""},
+            "identity": {"type": "str", "default": "", "no_log": True},
             "encryption_key": {"type": "str", "default": "", "no_log": True},
             "scratch_prefix": {"type": "str", "default": "simrs_verify_"},
             # A private mkdtemp folder is made inside it: the shared /var/tmp itself is never written.

@@ -76,10 +76,10 @@ binlogs:
 
 import hashlib
 import os
-import re
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.simrs.downtime.plugins.module_utils.backup import (
+    BINLOG_RE,
     MANIFEST,
     BackupError,
     binlog_dir,
@@ -94,8 +94,6 @@ from ansible_collections.simrs.downtime.plugins.module_utils.backup import (
     utcnow,
 )
 
-BINLOG_RE = re.compile(r"^[^.][^/]*\.\d{6}(\.enc)?$")
-
 
 def check_set(backup_set, now) -> dict:
     manifest = backup_set.manifest
@@ -108,6 +106,12 @@ def check_set(backup_set, now) -> dict:
         "previous_verify": backup_set.verify,
         "manifest_sha256": None,
         "encrypted": bool((backup_set.manifest or {}).get("encrypted")),
+        # age (to recipients) or openssl (the older passphrase): which secret a test restore needs.
+        "encryption": "age"
+        if ((backup_set.manifest or {}).get("encryption") or {}).get("tool") == "age"
+        else "openssl"
+        if (backup_set.manifest or {}).get("encrypted")
+        else None,
     }
     if manifest is None:
         return {

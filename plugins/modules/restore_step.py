@@ -25,9 +25,10 @@ description:
 - A step that cannot go on fails with the operator's explanation as its message and leaves the
   live data as the step describes (a fresh copy is removed, a switched folder is switched back by
   the role's next step).
-- The passphrase of an encrypted set comes in O(encryption_key) (no_log), never in the task's
-  environment (that would put it on the host's command line and in sudo's log); openssl reads it
-  from a pipe.
+- The private key of a set encrypted to age recipients comes in O(identity), the passphrase of an
+  older openssl-encrypted set in O(encryption_key) (both no_log), never in the task's environment
+  (that would put it on the host's command line and in sudo's log); age and openssl read it from a
+  pipe, never a file.
 - Not in check mode, except with the task's check_mode false (the read-only steps scan and state).
 version_added: 0.1.0
 author:
@@ -43,9 +44,14 @@ options:
     description: The step's parameters (paths, databases, the MariaDB tools' commands, ...).
     type: dict
     required: true
+  identity:
+    description: The age private key (AGE-SECRET-KEY-1...) of a set encrypted to age recipients
+      (steps scan, load, unpack, replay, accounts). Keep it in Ansible Vault. Never logged.
+    type: str
+    default: ""
   encryption_key:
-    description: The passphrase of an encrypted set (steps load, unpack, replay, accounts). Keep it in
-      Ansible Vault. Never logged.
+    description: The passphrase of an older openssl-encrypted set (steps load, unpack, replay,
+      accounts). Keep it in Ansible Vault. Never logged.
     type: str
     default: ""
 attributes:
@@ -80,7 +86,12 @@ out:
 import json
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.simrs.downtime.plugins.module_utils.restore import STEPS, StepError, set_key
+from ansible_collections.simrs.downtime.plugins.module_utils.restore import (
+    STEPS,
+    StepError,
+    set_identity,
+    set_key,
+)
 
 
 def main() -> None:
@@ -88,11 +99,13 @@ def main() -> None:
         argument_spec={
             "step": {"type": "str", "required": True, "choices": sorted(STEPS)},
             "params": {"type": "dict", "required": True},
+            "identity": {"type": "str", "default": "", "no_log": True},
             "encryption_key": {"type": "str", "default": "", "no_log": True},
         },
         supports_check_mode=False,
     )
     set_key(module.params["encryption_key"])
+    set_identity(module.params["identity"])
     try:
         out = STEPS[module.params["step"]](module.params["params"])
     except StepError as exc:

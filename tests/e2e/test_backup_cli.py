@@ -78,7 +78,7 @@ def test_backup_list_verify_then_corrupt_is_flagged_and_heal_clears_it(lab, heal
     name = take()
     folder = sets_dir() / name
     assert (folder / "manifest.json").is_file()
-    assert {p.name for p in folder.iterdir()} >= {"manifest.json", "data.sql.zst", "accounts.sql.zst"}
+    assert {p.name for p in folder.iterdir()} >= {"manifest.json", "data.sql.zst.age", "accounts.sql.zst.age"}
     assert all(p.stat().st_mode & 0o777 == 0o600 for p in folder.iterdir())
     assert folder.stat().st_mode & 0o777 == 0o700
     assert listed(name)["state"] in ("not verified", "ok")
@@ -137,7 +137,7 @@ def test_disk_missing_is_refused_and_the_earlier_sets_are_untouched(lab, healed)
 def test_physical_backup_and_binlog_shipping(lab):
     name = take("--method", "physical")
     assert name.endswith("-physical")
-    assert (sets_dir() / name / "data.mbstream.zst").is_file()
+    assert (sets_dir() / name / "data.mbstream.zst.age").is_file()
     res = simrs("backup", "ship-binlogs")
     assert res.returncode == 0, res.stderr
     shipped = sorted((disk() / "simrs-backups" / "binlogs" / PRIMARY).glob("mysql-bin.[0-9]*"))

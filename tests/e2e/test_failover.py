@@ -21,8 +21,9 @@ from orchestrator import procedure
 from orchestrator.ansible import AnsibleGateway, PlayResult
 from orchestrator.journal import Journal
 from orchestrator.lab import lab as lab_mod
-from orchestrator.lab import podman
+from orchestrator.lab import paths, podman
 from orchestrator.runs import process_start
+from orchestrator.secrets import secret_values
 from tests.e2e.conftest import REPO, SIMRS, clients, simrs, simrs_json, status
 
 
@@ -108,6 +109,77 @@ def check_the_old_primary_comes_back_without_the_ip(home: Path, incident: str) -
     assert set(served_by().values()) == {"simrs-standby"}
 
 
+PS_SNAPSHOTS = "/run/e2e-ps-snapshots.txt"
+
+
+def start_ps_snapshots(host: str) -> None:
+    """`ps` with every process's command line and environment (BSD e), ten times a second, on the
+    host itself (a podman exec per sample would miss a short-lived process), until stopped."""
+    loop = f"echo $$ > {PS_SNAPSHOTS}.pid; while :; do ps axeww -o pid,args; echo ----; sleep 0.1; done"
+    podman.run("exec", "-d", host, "sh", "-c", f"{loop} > {PS_SNAPSHOTS} 2>&1")
+
+
+def stop_ps_snapshots(host: str, dest: Path) -> str:
+    """Stop the sampler and keep what it saw in dest (a file the run wrote, grepped with the rest)."""
+    podman.run("exec", host, "sh", "-c", f"kill $(cat {PS_SNAPSHOTS}.pid)", check=False)
+    text = subprocess.run(
+        ["podman", "exec", host, "cat", PS_SNAPSHOTS], capture_output=True, text=True, check=True
+    ).stdout
+    dest.write_text(text)
+    return text
+
+
+def files_the_run_wrote(home: Path, since: float) -> list[Path]:
+    """Everything this test's run wrote on the admin machine: its SIMRS_HOME (the journal with its
+    WAL and shared memory, the runner artifacts of every playbook, the reports, the ps snapshots),
+    and what it wrote in the lab's state since it began (the inbox of the message gateway and mail
+    server, the receivers' and the BMC's logs, the external disk's sets); not the disk images (the
+    hosts' own filesystems), nor what `lab up` wrote before (the lab's own configuration)."""
+    state = paths.state_dir()
+    roots = [
+        home,
+        *(p for p in state.iterdir() if p.name not in ("mnt", "attach") and not p.name.endswith(".img")),
+    ]
+    roots.append(state / "mnt" / "backup-disk")
+    found: list[Path] = []
+    for root in roots:
+        if root.is_file():
+            found.append(root)
+        elif root.is_dir():
+            found += [p for p in root.rglob("*") if p.is_file() and not p.is_symlink()]
+    return [p for p in found if p.is_relative_to(home) or p.stat().st_mtime >= since]
+
+
+def check_no_secret_anywhere(home: Path, since: float, ps_text: str, incident: str) -> None:
+    """Issue 18.4: no lab secret (passwords, the webhook token, the backup private key) in any file
+    the run wrote (the incident's reports included), nor in any command line or environment on the
+    standby while it restored."""
+    for lang, fmt in (("id", "md"), ("en", "html")):
+        out = str(home / f"report.{lang}.{fmt}")
+        res = simrs("report", incident, "--lang", lang, "--format", fmt, "-o", out)
+        assert res.returncode == 0, res.stderr
+    inventory = AnsibleGateway(
+        lab_mod.REPO_INVENTORY, home / "inv-runs", envvars=podman.extra_env()
+    ).inventory()
+    secrets = {s for s in secret_values(inventory) if len(s) >= 8}
+    private = [s for s in secrets if s.startswith("AGE-SECRET-KEY-")]
+    assert private, "the lab's backup private key is not in its inventory: is backup_key.yml made by lab up?"
+    assert any("webhook" in s for s in secrets), secrets
+    files = files_the_run_wrote(home, since)
+    assert any(p.name == "journal.sqlite" for p in files)
+    assert any(p.parent.name == "artifacts" or "artifacts" in p.parts for p in files), "no runner artifacts"
+    assert any(p.parent.name == "inbox" for p in files), "no inbox"
+    hits = []
+    for path in files:
+        data = path.read_bytes()
+        hits += [f"{path}: {name}" for name, s in enumerate(sorted(secrets)) if s.encode() in data]
+    assert hits == [], (
+        f"{len(hits)} secret(s) in files the run wrote (secret index shown, not the value): {hits[:10]}"
+    )
+    assert "age --decrypt --identity /dev/fd/" in ps_text, "the snapshots never saw the restore decrypt"
+    assert not [i for i, s in enumerate(sorted(secrets)) if s in ps_text]
+
+
 def check_failback() -> None:
     """Back to the repaired primary (the test stands for the person who moved the data back)."""
     assert simrs("failback", timeout=300).returncode == 2  # no --data-synced: refused, nothing moved
@@ -120,6 +192,10 @@ def check_failback() -> None:
 
 
 def test_failover_restores_the_last_good_backup_replays_binlogs_and_never_shares_the_ip(home, fresh):
+    """Also issue 18.4, at no extra lab run: every file this run wrote and `ps` on the standby while
+    it restores hold no lab secret (check_no_secret_anywhere); the sets are encrypted to the lab's
+    age key, so the failover restores with the private key."""
+    began = time.time()
     runs = home / "e2e-runs"
     good = play("backup", runs).data["simrs-primary"]["set"]
     # Verified, so the retention (one set a day) keeps it when the next backup of the day is taken.
@@ -151,7 +227,9 @@ def test_failover_restores_the_last_good_backup_replays_binlogs_and_never_shares
     assert "simrs-standby" not in served_by().values()
 
     assert simrs("lab", "heal", "disk-missing").returncode == 0
+    start_ps_snapshots("simrs-standby")  # powered on by the failover above; it restores now
     rc, view, err = simrs_json("incident", "resume", timeout=1200)
+    ps_text = stop_ps_snapshots("simrs-standby", home / "ps-snapshots-standby.txt")
     assert rc == 0, err
     assert view["phase"] == "RESOLVED"
     fo = view["failover"]
@@ -178,6 +256,7 @@ def test_failover_restores_the_last_good_backup_replays_binlogs_and_never_shares
     check_the_old_primary_comes_back_without_the_ip(home, view["id"])
     check_failback()
     simrs("lab", "workload", "stop")
+    check_no_secret_anywhere(home, began, ps_text, view["id"])
 
 
 def test_killed_at_every_failover_step_and_a_dead_standby_still_end_verified(home, fresh):

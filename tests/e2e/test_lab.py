@@ -165,7 +165,7 @@ def test_backup_corrupt_flips_bytes_and_heal_restores_them(lab, tmp_path, monkey
     assert spec_dir["faults"] == {}
     res = simrs("backup", "run", "--json", timeout=600)
     assert res.returncode == 0, res.stderr
-    data_file = json.loads(res.stdout)["path"] + "/data.sql.zst"
+    data_file = json.loads(res.stdout)["path"] + "/data.sql.zst.age"  # the lab encrypts to its age key
 
     def digest() -> str:
         return subprocess.run(

@@ -55,6 +55,7 @@ def test_check_reads_the_servers_and_says_what_is_due(home, healthy):
     assert items[("restart", "simrs-primary")]["state"] == "ok"  # the lab was started today
     assert items[("routine_genset", "")]["state"] == "due"  # this journal has no record yet
     assert {m["state"] for (k, _), m in items.items() if k == "disk"} == {"ok"}
+    assert items[("backup_encryption", "simrs-primary")]["state"] == "ok"  # the lab encrypts to its age key
 
     primary = view["servers"]["simrs-primary"]
     assert primary["reachable"] is True

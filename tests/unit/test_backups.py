@@ -265,3 +265,59 @@ def test_ship_binlogs(gateway):
     res = invoke("backup", "ship-binlogs")
     assert res.exit_code == 0, res.output
     assert "shipped mysql-bin.000008" in res.stdout
+
+
+# ---- the backup private key, checked before a restore, a drill or a test restore --------------------
+
+
+def _inv(primary: dict, standby: dict | None = None) -> dict:
+    return {
+        "_meta": {"hostvars": {"simrs-primary": primary, "simrs-standby": standby or primary}},
+        "all": {"children": ["simrs_primary", "simrs_standby"]},
+        "simrs_primary": {"hosts": ["simrs-primary"]},
+        "simrs_standby": {"hosts": ["simrs-standby"]},
+    }
+
+
+RECIPIENTS = {"backup_recipients": ["age1" + "q" * 58]}
+
+
+def test_a_restore_without_the_private_key_is_refused_with_what_to_do():
+    problem = backups.restore_key_problem(_inv(RECIPIENTS), "the drill")
+    assert problem.startswith("the drill needs the backup private key")
+    assert "backup_private_key" in problem
+    assert "Nothing was changed" in problem
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        {"backup_private_key": "AGE-SECRET-KEY-1X"},
+        {"restore_private_key": "AGE-SECRET-KEY-1X"},
+        {"backup_private_key": {"__ansible_vault": "$ANSIBLE_VAULT;1.1;AES256\n31"}},
+    ],
+)
+def test_the_private_key_from_the_inventory_or_vault_lets_it_go(given):
+    assert backups.restore_key_problem(_inv({**RECIPIENTS, **given}), "the drill") is None
+
+
+def test_nothing_encrypted_to_recipients_needs_no_private_key():
+    assert backups.restore_key_problem(_inv({}), "the drill") is None
+    assert backups.restore_key_problem(_inv({"backup_encryption_key": "x" * 16}), "the drill") is None
+
+
+def test_a_test_restore_without_the_private_key_is_refused_before_any_playbook(gateway, monkeypatch):
+    from tests.unit import test_engine  # noqa: PLC0415
+
+    raw = json.loads(json.dumps(test_engine.INVENTORY))
+    for host in ("simrs-primary", "simrs-standby"):
+        raw["_meta"]["hostvars"].setdefault(host, {})["backup_recipients"] = ["age1" + "q" * 58]
+    monkeypatch.setattr(gateway, "inventory", lambda: raw)
+    res = invoke("backup", "verify", "--test-restore")
+    assert res.exit_code == 2, res.output
+    assert "needs the backup private key" in res.stderr
+    assert gateway.calls == []
+    res = invoke("drill")
+    assert res.exit_code == 2, res.output
+    assert "the drill (it restores the newest backup) needs the backup private key" in res.stderr
+    assert gateway.calls == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from click.testing import CliRunner
@@ -103,3 +104,16 @@ def test_status_json_is_the_status_object(monkeypatch):
     text = CliRunner().invoke(cli.main, ["lab", "status"])
     assert "kasir-01" in text.output
     assert "held by simrs-primary" in text.output
+
+
+@pytest.mark.skipif(shutil.which("age-keygen") is None, reason="age-keygen is needed (scripts/setup)")
+def test_lab_up_makes_the_backup_key_pair_once_0600(tmp_path):
+    lab_module = lab
+    path = tmp_path / "backup_key.yml"
+    lab_module.ensure_backup_key(path=path)
+    text = path.read_text()
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert "backup_recipients:\n  - age1" in text
+    assert "backup_private_key: AGE-SECRET-KEY-1" in text
+    lab_module.ensure_backup_key(path=path)  # kept: the sets on the lab's disk stay readable
+    assert path.read_text() == text

@@ -497,3 +497,23 @@ def test_open_backfills_are_counted_due_after_the_configured_days(journal, tmp_p
     assert "kasir has paper records not typed in" in gateway.calls[1][1]["extravars"]["notify_detail"]
     engine.journal.append(inc.id, "backfill_done", {"unit": "kasir", "by": "siti", "count": 3})
     assert backfill_items(engine.journal, UNITS, 2) == []
+
+
+# ---- backup encryption (issue 18) ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("primary", "how", "state", "words"),
+    [
+        ({"backup_recipients": ["age1" + "q" * 58]}, "age", "ok", "encrypted to backup_recipients"),
+        ({"backup_encryption_key": "a-passphrase-of-16+"}, "openssl", "soon", "passphrase the server holds"),
+        ({}, "none", "soon", "NOT encrypted"),
+    ],
+)
+def test_backups_without_encryption_to_recipients_are_a_warning(primary, how, state, words):
+    policy = Policy.from_inventory(inventory(primary=primary))
+    assert policy.backup_encryption == how
+    item = assess(policy=policy)[("backup_encryption", "simrs-primary")]
+    assert item.state == state
+    assert words in item.detail
+    assert maintenance.check_exit_code([item]) == 0  # a warning, not "a person must act now"

@@ -74,6 +74,18 @@ def test_the_modules_with_a_key_were_found():
     assert {"backup_take.py:encryption_key", "restore_step.py:encryption_key"} <= names
 
 
+def test_the_backup_private_key_is_no_log_wherever_it_is_taken():
+    """The age identity is named identity in the modules and *_private_key in the roles: both no_log."""
+    found = {where: spec for where, name, spec in [*role_specs(), *module_specs()] if name in ("identity",)}
+    found.update({where: spec for where, name, spec in role_specs() if name.endswith("private_key")})
+    assert {
+        "restore_step.py:identity",
+        "backup_test_restore.py:identity",
+    } <= set(found)
+    assert len(found) >= 4
+    assert all(spec.get("no_log") is True for spec in found.values()), found
+
+
 def environments(node, where: str):
     if isinstance(node, dict):
         if isinstance(node.get("environment"), dict):
