@@ -457,6 +457,7 @@ class Engine:
         self.sleep = sleep
         self.ui = ui or QuietUI()
         self._prestage_job: Job | None = None
+        self._notice_job: Job | None = None  # the paper-mode notice, sent beside the failover
 
     # -- incidents --
 
@@ -569,6 +570,9 @@ class Engine:
                 if self._prestage_job is not None:  # an error: stop it, it is rerun on resume
                     self._prestage_job.cancel()
                     self._prestage_job = None
+                if self._notice_job is not None:  # an error: sent again after the steps on resume
+                    self._notice_job.cancel()
+                    self._notice_job = None
                 self._runs_journaled_in(None)
 
     # -- runs that outlive a process, and a clean stop --
@@ -618,6 +622,13 @@ class Engine:
     def _interrupted(self, incident_id: str, exc: interrupt.Interrupted) -> interrupt.Interrupted:
         """Ctrl-C or SIGTERM: stop the background run too, journal where the incident stopped and
         what may be half done, read who holds the service IP (bounded), and say how to go on."""
+        if self._notice_job is not None:  # a notice is short: let it end (cut on a second Ctrl-C)
+            if interrupt.forced():
+                self._notice_job.cancel()
+                self._notice_job = None
+            else:
+                with contextlib.suppress(interrupt.Interrupted):
+                    self._finish_notice(incident_id)
         job, self._prestage_job = self._prestage_job, None
         if job is not None:
             # The pre-staging parks at its next task like any run (a second Ctrl-C kills it): a
@@ -714,6 +725,9 @@ class Engine:
                 )
                 self._finish_prestage(inc.id)
                 continue
+            if self._notice_job is not None and (action.finished or action.needs_operator):
+                self._finish_notice(inc.id)  # the paper-mode notice, sent beside the failover
+                continue
             if action.finished or action.needs_operator:
                 return inc
             if action.kind in STANDBY_ACTIONS and self._drill_running(inc):
@@ -727,6 +741,9 @@ class Engine:
     def _background(self, inc: Incident) -> bool:
         """Start the standby's pre-staging when it is due, journal it when it finishes. True when
         something was journaled (the incident changed)."""
+        if self._notice_job is not None and self._notice_job.done():
+            self._finish_notice(inc.id)
+            return True
         job = self._prestage_job
         if job is not None and job.done():
             self._finish_prestage(inc.id)
@@ -757,6 +774,11 @@ class Engine:
         self.sleep(WAIT_SLICE_S * 5)
         return True
 
+    def _finish_notice(self, incident_id: str) -> None:
+        job, self._notice_job = self._notice_job, None
+        if job is not None:
+            self._fact(incident_id, "notice", notice_facts(job.wait(), "outage_paper_mode"))
+
     def _finish_prestage(self, incident_id: str) -> None:
         job, self._prestage_job = self._prestage_job, None
         if job is None:
@@ -773,7 +795,7 @@ class Engine:
         self.ui.waiting(inc, now, until)
         self.sleep(max(0.0, min(WAIT_SLICE_S, until - now)))
 
-    def _execute(self, inc: Incident, action: Action) -> None:
+    def _execute(self, inc: Incident, action: Action) -> None:  # noqa: PLR0912
         simple = {"pending_failover": "pending_failover", "resolve": "resolved", "on_standby": "on_standby"}
         if action.kind in simple:
             self._fact(inc.id, simple[action.kind], {"reason": action.reason})
@@ -850,6 +872,21 @@ class Engine:
                     "opened_at": time.strftime("%Y-%m-%d %H:%M", time.localtime(inc.opened_at)),
                 },
             }
+            if action.event == "outage_paper_mode" and self._notice_job is not None:
+                self._finish_notice(inc.id)  # sent beside the steps: its result, not a second send
+                return
+            if (
+                action.event == "outage_paper_mode"
+                and inc.phase == procedure.Phase.FAILOVER
+                and not inc.failover_done
+                and "outage_paper_mode" not in inc.notices_started
+                and hasattr(self.gateway, "start")
+            ):
+                # Issue 17.8: the paper-mode notice never delays the fence or the takeover. It is
+                # sent beside the steps and journaled when it ends (or sent again after them).
+                self.journal.append(inc.id, "notice_started", {"event": action.event}, ts=self.now())
+                self._notice_job = self.gateway.start("notify", progress=self.ui.event, extravars=extravars)
+                return
             result = self._run("notify", extravars=extravars)
             self._fact(inc.id, "notice", notice_facts(result, action.event))
         else:

@@ -183,6 +183,7 @@ class Incident:
     verified_after_repair: bool = False
     verified_at: float | None = None
     notices: tuple[str, ...] = ()
+    notices_started: tuple[str, ...] = ()  # sent in the background, beside the failover's steps
     failover_now: dict[str, Any] | None = None
     pending_action: str | None = None
     approved_by: str | None = None
@@ -282,7 +283,7 @@ def _standby_event(inc: Incident, kind: str, data: dict[str, Any], ts: float) ->
     return inc
 
 
-def apply(inc: Incident, kind: str, data: dict[str, Any], ts: float) -> Incident:  # noqa: PLR0911, PLR0912
+def apply(inc: Incident, kind: str, data: dict[str, Any], ts: float) -> Incident:  # noqa: PLR0911, PLR0912, PLR0915
     if kind == "opened":
         return _opened(inc, data, ts)
     if kind in ("prestage_started", "prestage", "standby_cold"):
@@ -359,6 +360,8 @@ def apply(inc: Incident, kind: str, data: dict[str, Any], ts: float) -> Incident
                 reason=f"server outage confirmed ({state}): units switch to paper; repairing",
             )
         return inc
+    if kind == "notice_started":
+        return replace(inc, notices_started=(*inc.notices_started, data["event"]))
     if kind == "notice":
         if data.get("sent"):
             return replace(inc, pending_action=None, notices=(*inc.notices, data["event"]))
@@ -545,13 +548,14 @@ def standby_readiness(inc: Incident) -> str:
     return f"standby still on: {s.get('detail', '')}"
 
 
-def _failover_step(inc: Incident) -> Action:
-    if "outage_paper_mode" not in inc.notices:
-        # A failover asked for by hand starts here: the units work on paper meanwhile (SOP 4c).
+def _failover_step(inc: Incident) -> Action:  # noqa: PLR0911
+    if "outage_paper_mode" not in inc.notices and "outage_paper_mode" not in inc.notices_started:
+        # A failover asked for by hand starts here: the units work on paper meanwhile (SOP 4c). The
+        # engine sends it in the background (notice_started): it never delays the fence.
         return Action(
             "notify",
             event="outage_paper_mode",
-            reason="SOP 4c: tell the units to use the manual (paper) system",
+            reason="SOP 4c: tell the units to use the manual (paper) system (beside the failover)",
         )
     if inc.failover_blocked:
         step = inc.failover_blocked["step"]
@@ -573,6 +577,20 @@ def _failover_step(inc: Incident) -> Action:
     for step in FAILOVER_STEPS:
         if step not in inc.failover_done:
             return Action("failover_step", event=step, reason=f"SOP 4b: {FAILOVER_REASONS[step]}")
+    if "outage_paper_mode" not in inc.notices:
+        # Sent beside the steps and not (yet) journaled delivered: finished, or sent again, first.
+        return Action(
+            "notify",
+            event="outage_paper_mode",
+            reason="SOP 4c: the paper-mode notice, before the units are told the SIMRS is back",
+        )
+    if "outage_paper_mode" not in inc.notices:
+        # Sent beside the steps and not (yet) journaled delivered: finished, or sent again, first.
+        return Action(
+            "notify",
+            event="outage_paper_mode",
+            reason="SOP 4c: the paper-mode notice, before the units are told the SIMRS is back",
+        )
     if "restored_on_standby" not in inc.notices:
         return Action(
             "notify", event="restored_on_standby", reason="tell the units the SIMRS is normal again (standby)"
