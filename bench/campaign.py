@@ -108,6 +108,7 @@ class RoundRun:
         self.ship: tuple[float, float] | None = None
         self.outage_at: float | None = None
         self.returned_block = False
+        self.returned_at: float | None = None
         self.began = time.monotonic()
 
     # -- the lab and the journal --
@@ -278,6 +279,7 @@ class RoundRun:
             log(f"guard (during a failover: {during}): exit {res.returncode}")
         elif r.action == "primary_returns":
             self.heal(campaign.Fault("primary-off"))
+            self.returned_at = time.time()
 
     def finish(self) -> None:  # noqa: PLR0912
         """Drive the round to its end as an operator would: wait, heal what blocks, decide, resume."""
@@ -293,8 +295,9 @@ class RoundRun:
                 return
         rc = self.proc.returncode if self.proc else None
         if r.kind in ("drill", "backup"):
-            if r.second and r.second.encode() not in self.healed:
-                self.heal(r.second)
+            for fault in r.faults:
+                if fault.encode() not in self.healed:
+                    self.heal(fault)
             again = simrs(*self.command(), env=self.env, timeout=900)
             if r.kind == "backup":
                 self.obs.backup_after_ok = again.returncode == 0
@@ -381,8 +384,16 @@ class RoundRun:
             )
             obs.journal_server = "simrs-standby" if on_standby else "simrs-primary"
         if r.action == "primary_returns" and r.kind == "failover" and not self.returned_block:
-            obs.ends_on = "simrs-standby"  # it came back after the takeover: nothing to choose
-            obs.notes.append("the primary returned after the takeover: no choice to make")
+            fenced = any(
+                e.kind == "action_started" and e.data.get("action") in ("failover_step", "failover_takeover")
+                for e in self.events()
+            )
+            if self.returned_at is not None and not fenced:
+                obs.ends_on = "simrs-primary"  # back before the failover began: the repair wins
+                obs.notes.append("the primary returned before the failover: the repair window ends it")
+            else:
+                obs.ends_on = "simrs-standby"  # it came back after the takeover: nothing to choose
+                obs.notes.append("the primary returned after the takeover: no choice to make")
         if r.kind == "failover" and inc is not None and obs.journal_server == "simrs-standby":
             self.rpo(inc)
 

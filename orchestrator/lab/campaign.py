@@ -312,7 +312,9 @@ def rpo_within(obs: Observation, declared: float = DECLARED_RPO_S) -> str | None
 
 def journal_matches(rnd: Round, obs: Observation) -> str | None:  # noqa: PLR0911
     if rnd.kind in ("drill", "backup"):
-        return None if not obs.incidents else f"a {rnd.kind} opened incidents: {obs.incidents}"
+        if obs.incidents:
+            return f"a {rnd.kind} opened incidents: {obs.incidents}"
+        return None if obs.ended else f"the {rnd.kind} run after the round did not succeed"
     if not obs.ended:
         return f"the round did not end (journal: {obs.journal_phase})"
     if len(obs.incidents) != 1:

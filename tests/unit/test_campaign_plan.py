@@ -153,6 +153,8 @@ def test_ctrl_c_of_a_drill_or_backup_needs_no_incident_words():
     assert campaign.operator(drill, healthy(ctrl_c=c, incidents=[])) is None
     assert campaign.journal_matches(drill, healthy(incidents=[])) is None
     assert "opened incidents" in campaign.journal_matches(drill, healthy())
+    # After an interrupted drill or backup, the next one (faults healed) must succeed.
+    assert "did not succeed" in campaign.journal_matches(drill, healthy(incidents=[], ended=False))
 
 
 def rpo(lost, outage_at=1000.0, shipped=990.0, reported=None):
