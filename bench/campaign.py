@@ -500,12 +500,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--first", type=int, default=1, help="the first round's number (chunks of one seed)")
     parser.add_argument("--round", type=int, help="only this round of the seed")
-    parser.add_argument("--replay", help="one round from its sequence (as a failing round printed it)")
+    parser.add_argument(
+        "--replay",
+        action="append",
+        help="a round from its sequence (as a failing round printed it), repeatable",
+    )
     parser.add_argument("--list", action="store_true", help="print the plan only; the lab is not touched")
     args = parser.parse_args()
     if args.replay:
         try:
-            todo = [("replay", Round.decode(args.replay))]
+            todo = [(f"r{i}", Round.decode(seq)) for i, seq in enumerate(args.replay, 1)]
         except ValueError as exc:
             parser.error(str(exc))
         seed = None
