@@ -776,8 +776,12 @@ class Engine:
 
     def _finish_notice(self, incident_id: str) -> None:
         job, self._notice_job = self._notice_job, None
-        if job is not None:
-            self._fact(incident_id, "notice", notice_facts(job.wait(), "outage_paper_mode"))
+        if job is None:
+            return
+        result = job.wait()
+        if result.status in ("timeout", "error", "canceled") or not result.complete:
+            return  # no delivery known: it is sent again, in the foreground, after the steps
+        self._fact(incident_id, "notice", notice_facts(result, "outage_paper_mode"))
 
     def _finish_prestage(self, incident_id: str) -> None:
         job, self._prestage_job = self._prestage_job, None
