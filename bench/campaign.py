@@ -392,8 +392,11 @@ class RoundRun:
                 obs.ends_on = "simrs-primary"  # back before the failover began: the repair wins
                 obs.notes.append("the primary returned before the failover: the repair window ends it")
             else:
-                obs.ends_on = "simrs-standby"  # it came back after the takeover: nothing to choose
-                obs.notes.append("the primary returned after the takeover: no choice to make")
+                obs.ends_on = "simrs-standby"  # the failover went on: it fenced the returned primary
+                obs.notes.append(
+                    "the primary returned, no step saw it answer for the service IP (no choice was "
+                    "asked): the failover fenced it and ended on the standby"
+                )
         if r.kind == "failover" and inc is not None and obs.journal_server == "simrs-standby":
             self.rpo(inc)
 
