@@ -17,7 +17,14 @@ from typing import Any, Protocol
 
 from orchestrator import interrupt, procedure
 from orchestrator.ansible import Gateway, Job, PlayResult
-from orchestrator.contract import ACTIONS, FAILOVER_STEP_TIMEOUT_S, Play, checked, prestage_facts
+from orchestrator.contract import (
+    ACTIONS,
+    FAILOVER_STEP_TIMEOUT_S,
+    Play,
+    checked,
+    notice_facts,
+    prestage_facts,
+)
 from orchestrator.inventory import Hospital
 from orchestrator.journal import DRILL_LOCK, Journal
 from orchestrator.operator import OperatorWord
@@ -74,6 +81,7 @@ class Engine(OperatorWord, ServiceIpOwner):
         self.sleep = sleep
         self.ui = ui or QuietUI()
         self._prestage_job: Job | None = None
+        self._notice_job: Job | None = None  # the paper-mode notice, sent beside the failover
 
     # -- incidents --
 
@@ -94,6 +102,9 @@ class Engine(OperatorWord, ServiceIpOwner):
                 if self._prestage_job is not None:  # an error: stop it, it is rerun on resume
                     self._prestage_job.cancel()
                     self._prestage_job = None
+                if self._notice_job is not None:  # an error: sent again after the steps on resume
+                    self._notice_job.cancel()
+                    self._notice_job = None
                 self._runs_journaled_in(None)
 
     # -- runs that outlive a process, and a clean stop --
@@ -139,6 +150,13 @@ class Engine(OperatorWord, ServiceIpOwner):
     def _interrupted(self, incident_id: str, exc: interrupt.Interrupted) -> interrupt.Interrupted:
         """Ctrl-C or SIGTERM: stop the background run too, journal where the incident stopped and
         what may be half done, read who holds the service IP (bounded), and say how to go on."""
+        if self._notice_job is not None:  # a notice is short: let it end (cut on a second Ctrl-C)
+            if interrupt.forced():
+                self._notice_job.cancel()
+                self._notice_job = None
+            else:
+                with contextlib.suppress(interrupt.Interrupted):
+                    self._finish_notice(incident_id)
         job, self._prestage_job = self._prestage_job, None
         if job is not None:
             # The pre-staging parks at its next task like any run (a second Ctrl-C kills it): a
@@ -203,6 +221,9 @@ class Engine(OperatorWord, ServiceIpOwner):
                 )
                 self._finish_prestage(inc.id)
                 continue
+            if self._notice_job is not None and (action.finished or action.needs_operator):
+                self._finish_notice(inc.id)  # the paper-mode notice, sent beside the failover
+                continue
             if action.finished or action.needs_operator:
                 return inc
             if action.kind in STANDBY_ACTIONS and self._drill_running(inc):
@@ -216,6 +237,9 @@ class Engine(OperatorWord, ServiceIpOwner):
     def _background(self, inc: Incident) -> bool:
         """Start the standby's pre-staging when it is due, journal it when it finishes. True when
         something was journaled (the incident changed)."""
+        if self._notice_job is not None and self._notice_job.done():
+            self._finish_notice(inc.id)
+            return True
         job = self._prestage_job
         if job is not None and job.done():
             self._finish_prestage(inc.id)
@@ -246,6 +270,15 @@ class Engine(OperatorWord, ServiceIpOwner):
         self.sleep(WAIT_SLICE_S * 5)
         return True
 
+    def _finish_notice(self, incident_id: str) -> None:
+        job, self._notice_job = self._notice_job, None
+        if job is None:
+            return
+        result = job.wait()
+        if result.status in ("timeout", "error", "canceled") or not result.complete:
+            return  # no delivery known: it is sent again, in the foreground, after the steps
+        self._fact(incident_id, "notice", notice_facts(result, "outage_paper_mode"))
+
     def _finish_prestage(self, incident_id: str) -> None:
         job, self._prestage_job = self._prestage_job, None
         if job is None:
@@ -275,6 +308,8 @@ class Engine(OperatorWord, ServiceIpOwner):
             "action_started",
             {"action": action.kind, "event": action.event, "hosts": list(action.hosts)},
         )
+        if self._notice_aside(inc, action, play):
+            return
         if play.how == "takeover":
             self._takeover(inc, action, play)
             return
@@ -291,6 +326,30 @@ class Engine(OperatorWord, ServiceIpOwner):
         if play.event == "failover_step":
             fact = self._name_the_other_owner(fact)
         self._fact(inc.id, play.event, fact)
+
+    def _notice_aside(self, inc: Incident, action: Action, play: Play) -> bool:
+        """Issue 17.8: the paper-mode notice never delays the fence or the takeover. During a
+        failover it is sent beside the steps (notice_started) and journaled when it ends, or sent
+        again, in the foreground, after them. True when the action was handled here."""
+        if action.kind != "notify" or action.event != "outage_paper_mode":
+            return False
+        if self._notice_job is not None:
+            self._finish_notice(inc.id)  # sent beside the steps: its result, not a second send
+            return True
+        if (
+            inc.phase != procedure.Phase.FAILOVER
+            or inc.failover_done
+            or "outage_paper_mode" in inc.notices_started
+            or not hasattr(self.gateway, "start")
+        ):
+            return False
+        assert play.extravars is not None  # noqa: S101  (the notify row builds its extravars)
+        extravars = play.extravars(inc, action, self.hospital, self.now())
+        self.journal.append(inc.id, "notice_started", {"event": action.event}, ts=self.now())
+        self._notice_job = self.gateway.start(
+            play.playbook_for(action), progress=self.ui.event, extravars=extravars
+        )
+        return True
 
     def _options(self, inc: Incident, action: Action, play: Play) -> dict[str, Any]:
         options: dict[str, Any] = {}

@@ -127,13 +127,14 @@ def standby_readiness(inc: Incident) -> str:
     return f"standby still on: {s.get('detail', '')}"
 
 
-def _failover_step(inc: Incident) -> Action:
-    if "outage_paper_mode" not in inc.notices:
-        # A failover asked for by hand starts here: the units work on paper meanwhile (SOP 4c).
+def _failover_step(inc: Incident) -> Action:  # noqa: PLR0911
+    if "outage_paper_mode" not in inc.notices and "outage_paper_mode" not in inc.notices_started:
+        # A failover asked for by hand starts here: the units work on paper meanwhile (SOP 4c). The
+        # engine sends it in the background (notice_started): it never delays the fence.
         return Action(
             "notify",
             event="outage_paper_mode",
-            reason="SOP 4c: tell the units to use the manual (paper) system",
+            reason="SOP 4c: tell the units to use the manual (paper) system (beside the failover)",
         )
     if inc.failover_blocked:
         step = inc.failover_blocked["step"]
@@ -155,6 +156,13 @@ def _failover_step(inc: Incident) -> Action:
     for step in FAILOVER_STEPS:
         if step not in inc.failover_done:
             return Action("failover_step", event=step, reason=f"SOP 4b: {FAILOVER_REASONS[step]}")
+    if "outage_paper_mode" not in inc.notices:
+        # Sent beside the steps and not (yet) journaled delivered: finished, or sent again, first.
+        return Action(
+            "notify",
+            event="outage_paper_mode",
+            reason="SOP 4c: the paper-mode notice, before the units are told the SIMRS is back",
+        )
     if "restored_on_standby" not in inc.notices:
         return Action(
             "notify", event="restored_on_standby", reason="tell the units the SIMRS is normal again (standby)"

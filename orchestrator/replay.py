@@ -81,6 +81,7 @@ class Incident:
     verified_after_repair: bool = False
     verified_at: float | None = None
     notices: tuple[str, ...] = ()
+    notices_started: tuple[str, ...] = ()  # sent in the background, beside the failover's steps
     failover_now: dict[str, Any] | None = None
     pending_action: str | None = None
     approved_by: str | None = None
@@ -180,7 +181,7 @@ def _standby_event(inc: Incident, kind: str, data: dict[str, Any], ts: float) ->
     return inc
 
 
-def apply(inc: Incident, kind: str, data: dict[str, Any], ts: float) -> Incident:  # noqa: PLR0911, PLR0912
+def apply(inc: Incident, kind: str, data: dict[str, Any], ts: float) -> Incident:  # noqa: PLR0911, PLR0912, PLR0915
     if kind == "opened":
         return _opened(inc, data, ts)
     if kind in ("prestage_started", "prestage", "standby_cold"):
@@ -257,6 +258,8 @@ def apply(inc: Incident, kind: str, data: dict[str, Any], ts: float) -> Incident
                 reason=f"server outage confirmed ({state}): units switch to paper; repairing",
             )
         return inc
+    if kind == "notice_started":
+        return replace(inc, notices_started=(*inc.notices_started, data["event"]))
     if kind == "notice":
         if data.get("sent"):
             return replace(inc, pending_action=None, notices=(*inc.notices, data["event"]))

@@ -639,7 +639,7 @@ def test_an_interrupted_drive_cancels_the_prestage_and_resume_runs_it_again(tmp_
     assert len(jobs) == 2  # started again on resume: pre-staging is safe to repeat
 
 
-def test_manual_failover_tells_the_units_first_then_runs_every_step(tmp_path):
+def test_manual_failover_tells_the_units_beside_the_fence_then_runs_every_step(tmp_path):
     steps = {f"failover_{s}": [result(f"failover_{s}", step_data(s))] for s in procedure.FAILOVER_STEPS}
     engine, gw, _ = make(tmp_path, {"notify": [NOTIFY_OK], **steps})
     with pytest.raises(InputError, match="--reason"):
@@ -647,9 +647,11 @@ def test_manual_failover_tells_the_units_first_then_runs_every_step(tmp_path):
     incident_id = engine.open_failover("ops", "server motherboard dead")
     inc = engine.drive(incident_id)
     names = [c[0] for c in gw.calls]
-    assert names[0] == "notify"
+    # The paper-mode notice is started in the background: the fence does not wait for it.
+    assert names[0] == "start:notify"
     assert gw.calls[0][1]["extravars"]["notify_event"] == "outage_paper_mode"
     assert names[1:7] == [f"failover_{s}" for s in procedure.FAILOVER_STEPS]
+    assert names.count("notify") == 1  # restored_on_standby; the paper-mode notice was not sent twice
     assert inc.phase == Phase.RESOLVED
     assert inc.approved_by == "ops"
     assert inc.manual_failover == {"by": "ops", "reason": "server motherboard dead"}
@@ -657,6 +659,43 @@ def test_manual_failover_tells_the_units_first_then_runs_every_step(tmp_path):
         Engine(engine.journal, gw, Hospital(CLIENTS, "simrs-primary", None, 60, "approve")).open_failover(
             "x", "y"
         )
+
+
+def test_a_slow_paper_mode_notice_never_delays_the_steps_and_is_journaled_before_the_all_clear(tmp_path):
+    steps = {f"failover_{s}": [result(f"failover_{s}", step_data(s))] for s in procedure.FAILOVER_STEPS}
+    engine, gw, _ = make(tmp_path, {"notify": [NOTIFY_OK], **steps}, polls=100)  # still sending
+    incident_id = engine.open_failover("ops", "server motherboard dead")
+    inc = engine.drive(incident_id)
+    assert inc.phase == Phase.RESOLVED
+    kinds = [(e.kind, e.data.get("event") or e.data.get("step")) for e in engine.journal.events(incident_id)]
+    started = kinds.index(("notice_started", "outage_paper_mode"))
+    first_step = kinds.index(("failover_step", "fence"))
+    verify = kinds.index(("failover_step", "verify"))
+    paper = kinds.index(("notice", "outage_paper_mode"))
+    assert started < first_step < verify < paper < kinds.index(("notice", "restored_on_standby"))
+    assert [c[0] for c in gw.calls].count("start:notify") == 1
+
+
+def test_a_paper_mode_notice_cut_by_an_error_is_sent_again_after_the_steps(tmp_path):
+    steps = {f"failover_{s}": [result(f"failover_{s}", step_data(s))] for s in procedure.FAILOVER_STEPS}
+    engine, gw, _ = make(tmp_path, {"notify": [NOTIFY_OK], **steps}, polls=100)
+    incident_id = engine.open_failover("ops", "server motherboard dead")
+    real_run = gw.run
+
+    def fail_at_restore(playbook, **kwargs):
+        if playbook == "failover_restore":
+            raise RuntimeError("the admin machine lost power")
+        return real_run(playbook, **kwargs)
+
+    gw.run = fail_at_restore
+    with pytest.raises(RuntimeError):
+        engine.drive(incident_id)
+    assert engine._notice_job is None  # cancelled with the run; the journal has no delivery
+    gw.run = real_run
+    inc = engine.drive(incident_id)
+    assert inc.phase == Phase.RESOLVED
+    notify = [c[1]["extravars"]["notify_event"] for c in gw.calls if c[0] == "notify"]
+    assert notify == ["outage_paper_mode", "restored_on_standby"]  # once more, after the steps
 
 
 def guard_seen(primary: dict, standby: dict, owners: list[str], done: tuple = ()) -> PlayResult:

@@ -172,17 +172,17 @@ def test_the_months_numbers_are_exact(records):
     rows = {r.id: r for r in m.incidents}
     assert rows["INC-LOCAL"].downtime_s is None  # one PC: not downtime
     assert rows["INC-OUT"].downtime_s == 600.0  # opened (event 0) -> verified (event 10), a minute each
-    assert rows["INC-FO"].downtime_s == 900.0  # opened -> the standby verified (event 15)
-    assert m.downtime_s == 1500.0
-    assert m.availability_pct == round(100 * (1 - 1500 / (30 * DAY)), 3) == 99.942
-    assert m.mttr_s == 750.0
-    assert m.to_paper_s == (360 + 180) / 2  # paper notice: event 6 and event 3
+    assert rows["INC-FO"].downtime_s == 960.0  # opened -> the standby verified (event 16)
+    assert m.downtime_s == 1560.0
+    assert m.availability_pct == round(100 * (1 - 1560 / (30 * DAY)), 3) == 99.94
+    assert m.mttr_s == 780.0
+    assert m.to_paper_s == (360 + 240) / 2  # notice delivered: events 6 and 4
     assert len(m.daily_availability) == 30
     assert m.daily_availability[9] == round(100 * (1 - 600 / DAY), 3) == 99.306
-    assert m.daily_availability[19] == round(100 * (1 - 900 / DAY), 3) == 98.958
+    assert m.daily_availability[19] == round(100 * (1 - 960 / DAY), 3) == 98.889
     assert m.daily_availability.count(100.0) == 28
     (fo,) = m.failovers
-    assert (fo.incident, fo.rto_s, fo.rpo_s, fo.manual) == ("INC-FO", 900.0, 900.0, True)
+    assert (fo.incident, fo.rto_s, fo.rpo_s, fo.manual) == ("INC-FO", 960.0, 900.0, True)
     assert m.failbacks == [{"incident": "INC-FO", "at": stamp(21, 6, 2), "ok": True, "seconds": 120.0}]
     (drill,) = m.drills
     assert (drill.id, drill.ok, drill.rto_s, drill.rpo_s) == ("DRILL-1", True, 240, 120)
@@ -227,7 +227,7 @@ def test_the_report_carries_the_numbers_and_the_charts(records, lang):
     m = summarize(records)
     hospital = {"name": "RSUD Contoh", "address": "Jl. Contoh 1", "head_of_unit": "dr. A"}
     md = monthly_render.render(m, hospital, lang, "md")
-    for text in ("99.94 %", "25.0", "INC-FO", "DRILL-1", "RESTART-1", "simrs-primary", "kasir", "12.5"):
+    for text in ("99.94 %", "26.0", "INC-FO", "DRILL-1", "RESTART-1", "simrs-primary", "kasir", "13.0"):
         assert text in md, text
     assert "<svg" not in md
     html = monthly_render.render(m, hospital, lang, "html")

@@ -159,7 +159,7 @@ def test_the_timeline_chart_marks_the_incidents_course_in_the_html_only(tmp_path
     events = restamped(failover_events(tmp_path), 1_795_212_000.0, 20)
     marks = report.timeline_marks(events, "en")
     assert [label for _, label, _ in marks] == ["reported", "paper mode", "takeover", "back to normal"]
-    assert [ts - events[0].ts for ts, _, _ in marks] == [0, 60, 220, 340]  # event 0, 3, 11, 17 (20 s each)
+    assert [ts - events[0].ts for ts, _, _ in marks] == [0, 80, 240, 360]  # event 0, 4, 12, 18 (20 s each)
     assert [label for _, label, _ in report.timeline_marks(events, "id")][-1] == "normal kembali"
     hospital = {"name": "RSUD", "address": "Jl. 1", "head_of_unit": "dr. A"}
     html = report.render(events[0].incident, events, hospital, "id", "html")
