@@ -13,6 +13,7 @@ from orchestrator.cli import (  # noqa: F401  (registers the commands)
     journal_cmd,
     lab_cmd,
     maintain_cmd,
+    preflight_cmd,
     schedule_cmd,
 )
 from orchestrator.cli.base import main
