@@ -27,17 +27,18 @@ def _analyzer():  # None, or systemd-analyze calendar's error for a time
     return lambda expr: schedule.analyze_calendar(expr)[0]
 
 
-def _verdict(ctx: click.Context, quiet: bool) -> preflight.Verdict:
+def _verdict(ctx: click.Context, quiet: bool) -> tuple[preflight.Verdict, dict[str, int]]:
+    """The verdict, and what the run would have changed per host (under --check: must be nothing)."""
     gateway = base.make_gateway(ctx)
     vault = str(gateway.vault_password_file) if gateway.vault_password_file else None
     try:
         raw = gateway.inventory()
     except InventoryError as exc:
-        return preflight.unreadable_inventory(str(exc), vault)
+        return preflight.unreadable_inventory(str(exc), vault), {}
     try:
         site = inventory.load(raw)
     except inventory.BadInventoryError as exc:
-        return preflight.bad_inventory(exc.problems)
+        return preflight.bad_inventory(exc.problems), {}
     primary_vars = site.hostvars.get(site.hospital.primary, {})
     try:
         times: dict[str, str] | str = schedule.resolve(primary_vars.get("simrs_schedule"))
@@ -60,9 +61,10 @@ def _verdict(ctx: click.Context, quiet: bool) -> preflight.Verdict:
             )
         )
     hosts = len(site.groups.get("simrs_clients", [])) + 1 + (1 if hospital.standby else 0)
-    return preflight.verdict(
+    verdict = preflight.verdict(
         preflight.inventory_rows(hosts, vault), preflight.schedule_rows(times, _analyzer()), rows
     )
+    return verdict, {h: n for h, n in result.changed.items() if n}
 
 
 @main.command("preflight")
@@ -76,9 +78,9 @@ def preflight_cmd(ctx: click.Context, as_json: bool) -> None:
     is free, the external backup disk is mounted and is the hospital's, the schedule's times parse.
 
     Exit 0 when ready, 2 with each variable or host to fix named in the table."""
-    verdict = _verdict(ctx, as_json)
+    verdict, changed = _verdict(ctx, as_json)
     if as_json:
-        click.echo(json.dumps(verdict.as_dict(), indent=2))
+        click.echo(json.dumps({**verdict.as_dict(), "changed": changed}, indent=2))
         sys.exit(verdict.exit_code)
     table = Table(show_lines=False)
     for column in ("check", "host", "status", "detail", "fix"):
