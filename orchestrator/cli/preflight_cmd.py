@@ -48,7 +48,7 @@ def _verdict(ctx: click.Context, quiet: bool) -> tuple[preflight.Verdict, dict[s
     if not quiet:
         progress(f"asking {len(hospital.clients) + 2} hosts (read only, under --check)")
     result = gateway.run("preflight", check=True, timeout=TIMEOUT_S)
-    findings = result.data.get("simrs_preflight") or {}
+    findings = result.data  # simrs_preflight, the playbook's published findings
     rows = preflight.judge(findings, hospital.primary, hospital.standby, list(hospital.clients))
     if not result.complete or not findings:
         rows.append(
