@@ -53,7 +53,7 @@ def lab_copy(tmp_path: Path) -> Path:
 
 def test_the_lab_passes_and_a_wrong_copy_names_each_problem(home, lab, tmp_path):
     before = hosts_state()
-    assert before["standby"] == "exited"
+    assert before["standby"] in ("created", "exited")  # a cold standby: off
 
     rc, view, err = preflight()
     assert rc == 0, err + json.dumps(view, indent=1)
