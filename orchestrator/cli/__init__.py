@@ -12,6 +12,7 @@ from orchestrator.cli import (  # noqa: F401  (registers the commands)
     incident_cmd,
     journal_cmd,
     maintain_cmd,
+    preflight_cmd,
     report_cmd,
     schedule_cmd,
 )

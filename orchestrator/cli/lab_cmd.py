@@ -32,11 +32,19 @@ def lab_group() -> None:
     show_default=True,
     help="Synthetic patients to seed (two visits each).",
 )
+@click.option(
+    "--connection",
+    type=click.Choice(topology.CONNECTIONS),
+    default="podman",
+    show_default=True,
+    help="How Ansible reaches the hosts: podman exec, or SSH as a hospital does (an account with "
+    "sudo, host keys checked against the lab's known_hosts).",
+)
 @handle_errors
-def lab_up(clients: int, patients: int) -> None:
+def lab_up(clients: int, patients: int, connection: str) -> None:
     """Build (cached) images and start the lab hospital."""
     started = time.monotonic()
-    lab.up(topology.LabSpec(clients=clients, patients=patients), progress)
+    lab.up(topology.LabSpec(clients=clients, patients=patients, connection=connection), progress)
     progress(f"lab up in {time.monotonic() - started:.0f} s")
     render_status(lab.status())
 

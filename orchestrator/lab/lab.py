@@ -81,7 +81,10 @@ def current() -> tuple[LabSpec, dict]:
 
 def inventory_path(spec: LabSpec) -> Path:
     """The inventory for this lab: the committed one for the default shape, else a generated one."""
-    if topology.render_inventory(spec) == (REPO_INVENTORY / "hosts.yml").read_text():
+    if (
+        spec.connection == "podman"
+        and topology.render_inventory(spec) == (REPO_INVENTORY / "hosts.yml").read_text()
+    ):
         return REPO_INVENTORY
     return paths.state_dir() / "inventory"
 
@@ -114,6 +117,18 @@ def _copy_files(name: str, files: dict[str, tuple[str, int]]) -> None:
 def _host_files(spec: LabSpec, h: Host) -> dict[str, tuple[str, int]]:
     hosts_file = topology.client_hosts_file(spec, h)
     files = {"/etc/hosts": (hosts_file, 0o644)}
+    if spec.connection == "ssh":
+        keys = ssh_dir()
+        files["/etc/ssh/lab/ssh_host_ed25519_key"] = ((keys / "hosts" / h.name).read_text(), 0o600)
+        files["/etc/ssh/lab/ssh_host_ed25519_key.pub"] = (
+            (keys / "hosts" / f"{h.name}.pub").read_text(),
+            0o644,
+        )
+        files[f"/etc/ssh/lab/authorized_keys/{topology.SSH_USER}"] = (
+            (keys / "id_ed25519.pub").read_text(),
+            0o644,
+        )
+        files["/etc/ssh/sshd_config.d/simrs-lab.conf"] = (topology.sshd_config(), 0o644)
     if h.is_server:
         files["/etc/simrs/app.conf"] = (topology.server_app_conf(spec), 0o600)
         if h.role == "primary":
@@ -122,6 +137,57 @@ def _host_files(spec: LabSpec, h: Host) -> dict[str, tuple[str, int]]:
         files["/etc/simrs/client.conf"] = (topology.client_conf(spec), 0o600)
         files["/etc/simrs/net.env"] = (topology.client_net_env(spec, h), 0o644)
     return files
+
+
+# ---- SSH (lab up --connection ssh) ---------------------------------------------------------
+
+
+def ssh_dir() -> Path:
+    """The SSH lab's keys: the login key (id_ed25519), each host's own host key, known_hosts."""
+    return paths.state_dir() / "ssh"
+
+
+def make_ssh_keys(spec: LabSpec) -> None:
+    """A login key for Ansible and a host key per host, made on this machine; known_hosts lists each
+    host's address and name with its key, so every connection checks the host it reaches."""
+    keys = ssh_dir()
+    shutil.rmtree(keys, ignore_errors=True)
+    (keys / "hosts").mkdir(parents=True, mode=0o700)
+    keys.chmod(0o700)
+
+    def keygen(path: Path, comment: str) -> str:
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+            check=True, capture_output=True, timeout=30,
+        )  # fmt: skip
+        return path.with_name(path.name + ".pub").read_text().split()[:2]
+
+    keygen(keys / "id_ed25519", "simrs lab admin")
+    lines = []
+    for h in topology.hosts(spec):
+        kind, key = keygen(keys / "hosts" / h.name, h.name)
+        lines.append(f"{h.ip},{h.name} {kind} {key}")
+    (keys / "known_hosts").write_text("\n".join(lines) + "\n")
+
+
+def start_client_sshd(name: str) -> None:
+    """A client PC runs a plain process, not systemd: its sshd is started by hand."""
+    exec_in(name, "sh", "-c", "mkdir -p -m 0755 /run/sshd && /usr/sbin/sshd")
+
+
+def wait_ssh(spec: LabSpec, names: list[str], timeout: float = 60) -> None:
+    """Until each named host's sshd accepts a TCP connection on its lab address."""
+    import socket  # noqa: PLC0415
+
+    def answers(ip: str) -> bool:
+        try:
+            with socket.create_connection((ip, 22), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    for h in (h for h in topology.hosts(spec) if h.name in names):
+        wait_for(f"sshd on {h.name}", lambda ip=h.ip: answers(ip), timeout)
 
 
 def _create(spec: LabSpec, h: Host, image: str) -> None:
@@ -258,6 +324,9 @@ def _build(spec: LabSpec, image: str, progress: Progress) -> None:
         spec.network,
     )
     lab_hosts = topology.hosts(spec)
+    if spec.connection == "ssh":
+        progress("SSH: a login key and a host key per host (known_hosts in the lab's state)")
+        make_ssh_keys(spec)
     progress(f"creating {len(lab_hosts)} hosts")
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(lambda h: _create(spec, h, image), lab_hosts))
@@ -265,6 +334,10 @@ def _build(spec: LabSpec, image: str, progress: Progress) -> None:
     progress("powering on the primary server and the client PCs")
     names = [h.name for h in lab_hosts if h.role != "standby"]
     podman.run("start", *names, timeout=180)
+    if spec.connection == "ssh":
+        for h in lab_hosts:
+            if h.role == "client":
+                start_client_sshd(h.name)
     # Plugged in after power-on, so the mount arrives by propagation and can leave the same way.
     # The standby sees the same disk when it is switched on (it reads the backups to restore).
     attach_backup_disk("simrs-primary")
@@ -286,6 +359,9 @@ def _build(spec: LabSpec, image: str, progress: Progress) -> None:
     exec_in("simrs-primary", "mariadb", "sik", stdin="".join(seed.seed_sql(spec.patients)), timeout=1800)
     write_inventory(spec)
     ensure_backup_key(progress)
+    if spec.connection == "ssh":
+        progress("waiting for sshd on every running host")
+        wait_ssh(spec, names)
     progress(f"message gateway and mail server on 127.0.0.1:{WEBHOOK_PORT} and :{SMTP_PORT}")
     start_receivers()
     progress("waiting for every client to reach the SIMRS through the service IP")
@@ -344,7 +420,7 @@ def write_inventory(spec: LabSpec) -> None:
     if target == REPO_INVENTORY:
         return
     target.mkdir(parents=True, exist_ok=True)
-    (target / "hosts.yml").write_text(topology.render_inventory(spec))
+    (target / "hosts.yml").write_text(topology.render_inventory(spec, str(ssh_dir())))
     link = target / "group_vars"
     if not link.is_symlink():
         link.symlink_to(REPO_INVENTORY / "group_vars")
@@ -460,6 +536,7 @@ def _teardown(spec: LabSpec, progress: Progress) -> None:
     for leftover in ("data.img", "backup-disk.img", "lab.json"):
         (state / leftover).unlink(missing_ok=True)
     shutil.rmtree(inbox_dir(), ignore_errors=True)
+    shutil.rmtree(ssh_dir(), ignore_errors=True)
     inv = state / "inventory"
     if inv.exists():
         (inv / "group_vars").unlink(missing_ok=True)

@@ -133,8 +133,8 @@ def test_every_command_refuses_a_bad_inventory_before_anything_runs(bad, tmp_pat
     assert not journal.exists() or Journal(journal).incidents() == []
 
 
-@pytest.mark.parametrize("clients", [3, 20])
-def test_the_lab_inventory_lab_up_writes_passes(clients, tmp_path):
+@pytest.mark.parametrize(("clients", "connection"), [(3, "podman"), (20, "podman"), (3, "ssh")])
+def test_the_lab_inventory_lab_up_writes_passes(clients, connection, tmp_path):
     """`simrs lab up --clients N` writes its own inventory (hosts.yml beside the lab's group_vars):
     it must pass the same check, read by the real ansible-inventory."""
     import shutil  # noqa: PLC0415
@@ -144,6 +144,11 @@ def test_the_lab_inventory_lab_up_writes_passes(clients, tmp_path):
 
     target = tmp_path / "inventory"
     shutil.copytree(REPO / "inventory" / "lab" / "group_vars", target / "group_vars")
-    (target / "hosts.yml").write_text(topology.render_inventory(LabSpec(clients=clients)))
+    spec = LabSpec(clients=clients, connection=connection)
+    (target / "hosts.yml").write_text(topology.render_inventory(spec, str(tmp_path / "ssh")))
     site = load(AnsibleGateway(target, tmp_path / "runs").inventory())
     assert len(site.hospital.clients) == clients
+    if connection == "ssh":
+        pc = site.hostvars["kasir-01"]
+        how = [pc[k] for k in ("ansible_connection", "ansible_user", "ansible_become")]
+        assert how == ["ssh", "simrs-ops", True]

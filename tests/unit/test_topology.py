@@ -119,3 +119,36 @@ def test_mac_addresses_are_fixed_unique_and_locally_administered():
     assert topology.mac_address("198.18.0.11") == "02:53:c6:12:00:0b"
     assert len(set(macs)) == len(macs)
     assert all(int(m[:2], 16) & 0b11 == 0b10 for m in macs)  # unicast, locally administered
+
+
+def test_an_ssh_lab_is_reached_as_a_sudo_account_with_checked_host_keys():
+    spec = LabSpec(connection="ssh")
+    tree = yaml.safe_load(topology.render_inventory(spec, "/var/lib/lab/ssh"))
+    settings = tree["all"]["vars"]
+    assert settings["ansible_connection"] == "ssh"
+    assert settings["ansible_user"] == topology.SSH_USER != "root"
+    assert "ansible_become" not in settings  # the admin machine's own plays run without sudo
+    assert {g: v["vars"]["ansible_become"] for g, v in tree["all"]["children"].items()} == dict.fromkeys(
+        ("simrs_primary", "simrs_standby", "simrs_clients"), True
+    )
+    assert settings["ansible_ssh_private_key_file"] == "/var/lib/lab/ssh/id_ed25519"
+    args = settings["ansible_ssh_common_args"]
+    assert "UserKnownHostsFile=/var/lib/lab/ssh/known_hosts" in args
+    assert "StrictHostKeyChecking=yes" in args
+    assert "StrictHostKeyChecking=no" not in args
+    hosts = {h: v for g in tree["all"]["children"].values() for h, v in g["hosts"].items()}
+    assert {h: v["ansible_host"] for h, v in hosts.items()} == {h.name: h.ip for h in topology.hosts(spec)}
+    # Not the committed podman-exec inventory: an SSH lab writes its own.
+    assert lab.inventory_path(spec) != lab.REPO_INVENTORY
+    with pytest.raises(ValueError, match="key and known_hosts"):
+        topology.render_inventory(spec)
+    with pytest.raises(ValueError, match="connection must be one of podman, ssh"):
+        LabSpec(connection="telnet")
+
+
+def test_the_ssh_labs_sshd_takes_keys_only_for_the_one_account():
+    config = topology.sshd_config()
+    assert "PasswordAuthentication no" in config
+    assert "PermitRootLogin no" in config
+    assert f"AllowUsers {topology.SSH_USER}" in config
+    assert "HostKey /etc/ssh/lab/ssh_host_ed25519_key" in config
