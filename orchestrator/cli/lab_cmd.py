@@ -32,11 +32,19 @@ def lab_group() -> None:
     show_default=True,
     help="Synthetic patients to seed (two visits each).",
 )
+@click.option(
+    "--power",
+    type=click.Choice(topology.POWER_MODES),
+    default="podman",
+    show_default=True,
+    help="How the inventory switches the servers: podman itself, or their lab BMCs (ipmi, redfish, "
+    "wol; mixed = the primary by IPMI, the standby by Wake-on-LAN with Redfish for status and off).",
+)
 @handle_errors
-def lab_up(clients: int, patients: int) -> None:
+def lab_up(clients: int, patients: int, power: str) -> None:
     """Build (cached) images and start the lab hospital."""
     started = time.monotonic()
-    lab.up(topology.LabSpec(clients=clients, patients=patients), progress)
+    lab.up(topology.LabSpec(clients=clients, patients=patients, power=power), progress)
     progress(f"lab up in {time.monotonic() - started:.0f} s")
     render_status(lab.status())
 
