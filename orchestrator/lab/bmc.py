@@ -15,8 +15,9 @@ state. Faults (``faults.json`` beside the config, read on every request) make on
 (no answer at all), reject the lab's ``password``, or ``liar`` (accepts a power-off, does nothing,
 keeps saying on).
 
-``python -m orchestrator.lab.bmc --dir D serve`` serves until SIGTERM; ``start(D)`` / ``stop(D)``
-run it in the background (pid in ``D/bmc.json``). Nothing here prints a password.
+``python -m orchestrator.lab.bmc --dir D serve`` serves until SIGTERM; ``start`` / ``stop`` (or
+``start(D)`` / ``stop(D)``) run it in the background (pid in ``D/bmc.json``). Nothing here prints
+a password.
 """
 
 from __future__ import annotations
@@ -635,10 +636,16 @@ def set_fault(directory: Path, server: str, fault: str | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m orchestrator.lab.bmc", description="The lab's BMCs.")
     parser.add_argument("--dir", type=Path, required=True, help="the BMCs' directory (config.json in it)")
-    parser.add_argument("command", choices=("serve", "stop"))
+    parser.add_argument("command", choices=("serve", "start", "stop"))
     args = parser.parse_args(argv)
     if args.command == "stop":
         stop(args.dir)
+        return 0
+    if args.command == "start":  # in the background (Molecule's power_bmc): TLS files made if missing
+        if not (args.dir / CERT).exists():
+            config = json.loads((args.dir / CONFIG).read_text())
+            write_tls(args.dir, [s["address"] for s in config["servers"]])
+        sys.stdout.write(json.dumps(start(args.dir)) + "\n")
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     return serve(args.dir)
