@@ -81,14 +81,16 @@ MAC_RE = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
 
 
 def parse_magic_packet(data: bytes) -> str | None:
-    """The MAC a Wake-on-LAN magic packet names (aa:bb:..), or None if it is not one: 6 x 0xFF,
-    then the MAC 16 times (a SecureOn password of 4 or 6 bytes may follow)."""
-    if len(data) not in (102, 106, 108) or data[:6] != b"\xff" * 6:
-        return None
-    mac = data[6:12]
-    if data[6:102] != mac * 16:
-        return None
-    return ":".join(f"{b:02x}" for b in mac)
+    """The MAC a Wake-on-LAN magic packet names (aa:bb:..), or None if it is not one. Like a
+    network card, look for 6 x 0xFF followed by one MAC 16 times anywhere in the payload (senders
+    add more repetitions, a SecureOn password, or padding)."""
+    start = data.find(b"\xff" * 6)
+    while start != -1:
+        mac = data[start + 6 : start + 12]
+        if len(mac) == 6 and data[start + 6 : start + 102] == mac * 16:
+            return ":".join(f"{b:02x}" for b in mac)
+        start = data.find(b"\xff" * 6, start + 1)
+    return None
 
 
 def basic_auth_ok(header: str | None, user: str, password: str) -> bool:

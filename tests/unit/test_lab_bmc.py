@@ -18,6 +18,10 @@ def test_magic_packet_names_the_mac():
     assert bmc.parse_magic_packet(magic("02:53:C6:12:00:0C")) == "02:53:c6:12:00:0c"
     # A SecureOn password (6 bytes) may follow.
     assert bmc.parse_magic_packet(magic("02:53:c6:12:00:0c") + b"secret") == "02:53:c6:12:00:0c"
+    # community.general.wakeonlan repeats the MAC 20 times; some senders pad in front.
+    twenty = b"\xff" * 6 + bytes.fromhex("0253c612000c") * 20
+    assert bmc.parse_magic_packet(twenty) == "02:53:c6:12:00:0c"
+    assert bmc.parse_magic_packet(b"\x00" * 8 + magic("02:53:c6:12:00:0c")) == "02:53:c6:12:00:0c"
 
 
 @pytest.mark.parametrize(
