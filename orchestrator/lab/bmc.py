@@ -323,22 +323,33 @@ def _ipmi_class():
             return super().handle_raw_request(request, session)
 
         def get_power_state(self):
-            return "on" if self.server.is_on() else "off"
+            state = "on" if self.server.is_on() else "off"
+            log.info("ipmi %s: chassis status %s", self.server.name, state)
+            return state
+
+        def _act(self, action: str) -> int:
+            log.info("ipmi %s: chassis control %s", self.server.name, action)
+            try:
+                self.server.act(action)
+            except Exception as exc:  # the client gets a completion code, the log the reason
+                log.warning("ipmi %s: %s failed: %s", self.server.name, action, str(exc)[:300])
+                return 0xFF
+            return 0
 
         def power_on(self):
-            self.server.act("on")
+            return self._act("on")
 
         def power_off(self):
-            self.server.act("off")
+            return self._act("off")
 
         def power_shutdown(self):
-            self.server.act("soft")
+            return self._act("soft")
 
         def power_cycle(self):
-            self.server.act("cycle")
+            return self._act("cycle")
 
         def power_reset(self):
-            self.server.act("cycle")
+            return self._act("cycle")
 
         def get_system_guid(self):
             return uuid.uuid5(uuid.NAMESPACE_DNS, self.server.name + ".simrs-lab")
