@@ -96,7 +96,10 @@ def main() -> None:
         bmc = command.Command(bmc=p["name"], userid=p["user"], password=p["password"], port=p["port"])
         answer = bmc.get_power()
     except Exception as exc:  # pyghmi raises its own and socket errors; the message is the BMC's
-        module.fail_json(msg=str(exc) or type(exc).__name__)
+        text = str(exc)
+        if text in ("", "None"):  # pyghmi's timeout carries no message
+            text = f"no answer (IPMI over UDP {p['name']}:{p['port']}): the BMC did not answer the login"
+        module.fail_json(msg=text)
     if "error" in answer:
         module.fail_json(msg=str(answer["error"]))
     module.exit_json(changed=False, powerstate=answer.get("powerstate"))
