@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.lab import lab as lab_mod
-from tests.e2e.conftest import simrs, simrs_json, status
+from tests.e2e.conftest import lab_up_options, simrs, simrs_json, status
 from tests.e2e.test_failover import play
 
 
@@ -28,14 +28,14 @@ def mixed_lab() -> None:
 
 @pytest.fixture
 def bmc_lab(lab):
-    """A lab switched by its BMCs (unless the session's lab already is); a fresh default one after."""
+    """A lab switched by its BMCs (unless the session's lab already is); a fresh session lab after."""
     inventory = Path(status()["inventory"]) / "hosts.yml"
     already = "power_driver: ipmi" in inventory.read_text() and not lab_mod.current()[1]["faults"]
     if not already:
         mixed_lab()
     yield
     simrs("lab", "down", timeout=300)
-    assert simrs("lab", "up", timeout=900).returncode == 0
+    assert simrs("lab", "up", *lab_up_options(), timeout=900).returncode == 0
 
 
 def blocked_at_fence(view: dict) -> str:
