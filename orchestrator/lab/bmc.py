@@ -576,8 +576,9 @@ def serve(directory: Path, ready: Callable[[dict[str, Any]], None] | None = None
 
 
 def start(directory: Path) -> dict[str, Any]:
-    """Start the BMC process in the background; return its state once it serves."""
-    (directory / STATE).unlink(missing_ok=True)
+    """Start the BMC process in the background; return its state once it serves. One left running
+    by an earlier start (a killed `lab up`) is stopped first: it holds the addresses."""
+    stop(directory)
     with (directory / LOG).open("ab") as logfile:
         proc = subprocess.Popen(
             [sys.executable, "-m", "orchestrator.lab.bmc", "--dir", str(directory), "serve"],
