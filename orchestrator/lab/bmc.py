@@ -579,26 +579,27 @@ def start(directory: Path) -> dict[str, Any]:
     """Start the BMC process in the background; return its state once it serves. One left running
     by an earlier start (a killed `lab up`) is stopped first: it holds the addresses."""
     stop(directory)
+    logged = (directory / LOG).stat().st_size if (directory / LOG).exists() else 0
+    # setsid -f: the server is no one's child (the caller may exit; nothing waits for it).
     with (directory / LOG).open("ab") as logfile:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator.lab.bmc", "--dir", str(directory), "serve"],
+        subprocess.run(
+            ["setsid", "-f", sys.executable, "-m", "orchestrator.lab.bmc", "--dir", str(directory), "serve"],
             stdin=subprocess.DEVNULL,
             stdout=logfile,
             stderr=logfile,
-            start_new_session=True,
             cwd=str(Path(__file__).resolve().parents[2]),
+            check=True,
+            timeout=30,
         )
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if (directory / STATE).exists():
             with contextlib.suppress(json.JSONDecodeError):
                 return json.loads((directory / STATE).read_text())
-        if proc.poll() is not None:
+        if "Traceback" in (directory / LOG).read_text(errors="replace")[logged:]:
             break
         time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        proc.kill()
-    tail = (directory / LOG).read_text(errors="replace")[-600:]
+    tail = (directory / LOG).read_text(errors="replace")[logged:][-600:]
     raise LabError(f"the lab's BMCs did not start (see {directory / LOG}): {tail}")
 
 
