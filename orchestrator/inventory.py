@@ -254,7 +254,11 @@ def _power(c: _Checker, host: str, v: dict[str, Any]) -> None:
             )
         elif not _templated(v["power_wol_broadcast"]) and _ipv4(v["power_wol_broadcast"]) is None:
             c.say("power_wol_broadcast", host, f"{v['power_wol_broadcast']!r} is not an IPv4 address")
-    elif driver == "ipmi":
+    bmc = driver
+    if driver == "wol" and v.get("power_wol_bmc"):
+        c.choice("power_wol_bmc", host, v["power_wol_bmc"], ("ipmi", "redfish"))
+        bmc = v["power_wol_bmc"]
+    if bmc == "ipmi":
         for var, why in (
             ("power_ipmi_host", "the BMC's address"),
             ("power_ipmi_user", "the BMC account (power control rights only)"),
@@ -262,7 +266,7 @@ def _power(c: _Checker, host: str, v: dict[str, Any]) -> None:
         ):
             c.needed(var, host, v, why)
         c.whole("power_ipmi_port", host, v.get("power_ipmi_port"), 1, 65535, "(a UDP port)")
-    elif driver == "redfish":
+    elif bmc == "redfish":
         for var, why in (
             ("power_redfish_baseuri", "the BMC's address (host or host:port)"),
             ("power_redfish_user", "the BMC account (power control rights only)"),

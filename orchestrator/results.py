@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 Progress = Callable[[str, str, str], None]  # (kind, host, text): cheap, never blocks
+HIDDEN_FAILURE = "failed (its output is hidden: no_log)"
 
 
 @dataclass(frozen=True)
@@ -97,8 +98,12 @@ class Collector:
             msg = short(res.get("msg", "unreachable"))
             self.hosts[host] = HostOutcome(host, False, True, task, msg)
         elif kind == "runner_on_failed" and not data.get("ignore_errors"):
-            if not self.hosts.get(host) or self.hosts[host].ok:
-                msg = short(res.get("msg", "failed"), 500)
+            # The last failure names the cause: a host stops at an unrescued failure, and a rescue
+            # that fails again says why (the fence's "fence not confirmed: <the BMC's message>"
+            # after a BMC call whose output no_log hid).
+            prev = self.hosts.get(host)
+            if not prev or prev.ok or "censored" not in res or prev.message == HIDDEN_FAILURE:
+                msg = HIDDEN_FAILURE if "censored" in res else short(res.get("msg", "failed"), 500)
                 action = str(data.get("task_action") or "")
                 self.hosts[host] = HostOutcome(host, False, False, task, msg, action)
         elif kind in ("runner_on_ok", "runner_on_skipped") and host not in self.hosts:

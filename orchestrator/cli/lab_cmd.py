@@ -40,11 +40,20 @@ def lab_group() -> None:
     help="How Ansible reaches the hosts: podman exec, or SSH as a hospital does (an account with "
     "sudo, host keys checked against the lab's known_hosts).",
 )
+@click.option(
+    "--power",
+    type=click.Choice(topology.POWER_MODES),
+    default="podman",
+    show_default=True,
+    help="How the inventory switches the servers: podman itself, or their lab BMCs (ipmi, redfish, "
+    "wol; mixed = the primary by IPMI, the standby by Wake-on-LAN with Redfish for status and off).",
+)
 @handle_errors
-def lab_up(clients: int, patients: int, connection: str) -> None:
+def lab_up(clients: int, patients: int, connection: str, power: str) -> None:
     """Build (cached) images and start the lab hospital."""
     started = time.monotonic()
-    lab.up(topology.LabSpec(clients=clients, patients=patients, connection=connection), progress)
+    spec = topology.LabSpec(clients=clients, patients=patients, connection=connection, power=power)
+    lab.up(spec, progress)
     progress(f"lab up in {time.monotonic() - started:.0f} s")
     render_status(lab.status())
 

@@ -8,6 +8,9 @@
 | backup-corrupt   | bytes flipped in the newest backup on the external disk   | original bytes back   |
 | disk-missing     | the external backup disk is unplugged from both servers   | plug it in again      |
 | standby-dead     | the standby cannot be switched on (gone from its driver)  | make it switchable    |
+| bmc-silent       | the primary's BMC does not answer (IPMI, Redfish)         | it answers again      |
+| bmc-password     | the primary's BMC refuses the inventory's password        | the password is back  |
+| bmc-liar         | the primary's BMC accepts a power-off, keeps saying "on"  | it switches again     |
 
 Active faults are kept in the lab state, so ``heal`` undoes exactly what ``break`` did.
 """
@@ -18,7 +21,7 @@ import base64
 import time
 from pathlib import Path
 
-from orchestrator.lab import lab, paths, topology
+from orchestrator.lab import bmc, lab, paths, topology
 from orchestrator.lab.podman import LabError
 
 FAULTS = (
@@ -29,6 +32,9 @@ FAULTS = (
     "backup-corrupt",
     "disk-missing",
     "standby-dead",
+    "bmc-silent",
+    "bmc-password",
+    "bmc-liar",
 )
 STANDBY = "simrs-standby"
 # The standby's power driver (podman) no longer finds it: like a PSU that does not start.
@@ -86,13 +92,20 @@ def break_fault(fault: str, host: str | None = None, mode: str = "route") -> dic
     elif fault == "disk-missing":
         for server in ("simrs-primary", "simrs-standby"):
             lab.detach_backup_disk(server)
-    elif fault == "standby-dead":
-        if lab.container_state(STANDBY) == "running":
-            lab.podman.run("kill", STANDBY)
-        lab.podman.run("rename", STANDBY, DEAD_STANDBY)
+    elif fault == "standby-dead" or fault.startswith("bmc-"):
+        _break_power(fault)
     state["faults"][key] = record
     lab.save_state(state)
     return {"fault": key, **record}
+
+
+def _break_power(fault: str) -> None:
+    if fault.startswith("bmc-"):
+        bmc.set_fault(lab.bmc_dir(), "simrs-primary", fault.removeprefix("bmc-"))
+        return
+    if lab.container_state(STANDBY) == "running":
+        lab.podman.run("kill", STANDBY)
+    lab.podman.run("rename", STANDBY, DEAD_STANDBY)
 
 
 def heal(fault: str | None = None, host: str | None = None) -> list[str]:
@@ -146,6 +159,8 @@ def _heal_one(spec: topology.LabSpec, fault: str, host: str | None, record: dict
     elif fault == "standby-dead":
         if lab.container_state(DEAD_STANDBY) is not None:
             lab.podman.run("rename", DEAD_STANDBY, STANDBY)
+    elif fault.startswith("bmc-"):
+        bmc.set_fault(lab.bmc_dir(), "simrs-primary", None)
     elif fault == "backup-corrupt":
         path = Path(record["path"])
         original = base64.b64decode(record["original"])

@@ -27,6 +27,13 @@ LAB_APP_LOGIN_PASSWORD = "lab-only-login-secret"  # noqa: S105 (synthetic lab)
 # How Ansible reaches the lab's hosts: podman exec (fast, the lab's shortcut), or SSH as a hospital does.
 CONNECTIONS = ("podman", "ssh")
 SSH_USER = "simrs-ops"  # the image's account with passwordless sudo (image/Containerfile)
+# How the lab's servers are switched (`simrs lab up --power`): podman itself, or their BMCs
+# (orchestrator/lab/bmc.py) over loopback. mixed is the example inventory's: the primary by IPMI,
+# the standby woken by Wake-on-LAN with its Redfish BMC for status and power-off.
+POWER_MODES = ("podman", "ipmi", "redfish", "wol", "mixed")
+BMC_BASE = "127.0.1.0"  # each server's BMC: this + the last octet of its own address
+BMC_USER = "simrs-power"
+WOL_BROADCAST = "127.255.255.255"  # the loopback network's broadcast: the lab's "server LAN"
 
 
 # When the lab's servers were put in service (SOP 5.3: replace after about 5 years). The main
@@ -61,10 +68,13 @@ class LabSpec:
     backup_mount: str = "/media/simrs-backup"
     extra: dict[str, str] = field(default_factory=dict)
     connection: str = "podman"  # podman: `podman exec`; ssh: sshd, a sudo account, checked host keys
+    power: str = "podman"
 
     def __post_init__(self) -> None:
         if self.connection not in CONNECTIONS:
             raise ValueError(f"connection must be one of {', '.join(CONNECTIONS)}, not {self.connection!r}")
+        if self.power not in POWER_MODES:
+            raise ValueError(f"power must be one of {', '.join(POWER_MODES)}, not {self.power!r}")
         if not 1 <= self.clients <= MAX_CLIENTS:
             raise ValueError(f"clients must be between 1 and {MAX_CLIENTS}, not {self.clients}")
         if not 1 <= self.patients <= MAX_PATIENTS:
@@ -104,9 +114,31 @@ def mac_address(ip: str) -> str:
     return "02:53:" + ":".join(f"{octet:02x}" for octet in ipaddress.IPv4Address(ip).packed)
 
 
-def render_inventory(spec: LabSpec, ssh_dir: str = "") -> str:
+def bmc_address(ip: str) -> str:
+    return str(ipaddress.IPv4Address(BMC_BASE) + ipaddress.IPv4Address(ip).packed[-1])
+
+
+def power_lines(spec: LabSpec, host: Host, ca_path: str) -> list[str]:
+    """A server's power settings in the inventory; its BMC password is in host_vars (0600)."""
+    driver = spec.power if spec.power != "mixed" else ("ipmi" if host.role == "primary" else "wol")
+    bmc = bmc_address(host.ip)
+    lines = [f"power_driver: {driver}"]
+    if driver == "wol":
+        lines += [f'power_wol_mac: "{mac_address(host.ip)}"', f"power_wol_broadcast: {WOL_BROADCAST}"]
+        if spec.power == "mixed":
+            lines.append("power_wol_bmc: redfish")
+    if driver == "ipmi":
+        lines += [f"power_ipmi_host: {bmc}", f"power_ipmi_user: {BMC_USER}"]
+    if driver == "redfish" or (spec.power == "mixed" and driver == "wol"):
+        lines += [f"power_redfish_baseuri: {bmc}", f"power_redfish_user: {BMC_USER}"]
+        lines.append(f"power_redfish_ca_path: {ca_path}")
+    return ["          " + line for line in lines]
+
+
+def render_inventory(spec: LabSpec, ssh_dir: str = "", ca_path: str = "") -> str:
     """hosts.yml for this lab (YAML written by hand: stable order, comments, no dependency). With
-    connection ssh, ``ssh_dir`` holds the login key (id_ed25519) and the lab's known_hosts."""
+    connection ssh, ``ssh_dir`` holds the login key (id_ed25519) and the lab's known_hosts; with
+    BMC power, ``ca_path`` is the lab CA that the Redfish BMCs' certificates are checked against."""
     if spec.connection == "ssh":
         if not ssh_dir:
             raise ValueError("an SSH lab's inventory needs the folder of its key and known_hosts")
@@ -152,7 +184,7 @@ def render_inventory(spec: LabSpec, ssh_dir: str = "") -> str:
             if host.unit:
                 lines.append(f"          simrs_unit: {host.unit}")
             else:
-                lines.append("          power_driver: podman")
+                lines += power_lines(spec, host, ca_path)
                 lines.append(f"          simrs_in_service_since: {IN_SERVICE[host.role]!r}")
     return "\n".join(lines) + "\n"
 

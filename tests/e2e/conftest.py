@@ -47,6 +47,12 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.e2e)
 
 
+def lab_up_options() -> list[str]:
+    """`simrs lab up` options of the e2e lab: SIMRS_E2E_POWER picks how its servers are switched."""
+    power = os.environ.get("SIMRS_E2E_POWER")
+    return ["--power", power] if power else []
+
+
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     """This test's own journal (SIMRS_HOME); the lab's state stays where it is."""
@@ -60,7 +66,7 @@ def lab():
     if shutil.which("podman") is None or os.geteuid() != 0:
         pytest.skip("e2e needs podman and root (run scripts/setup)")
     simrs("lab", "down", timeout=300)  # whatever was there: start from a known lab
-    res = simrs("lab", "up", timeout=900)
+    res = simrs("lab", "up", *lab_up_options(), timeout=900)
     assert res.returncode == 0, f"lab up failed:\n{res.stderr}"
     yield status()
     if os.environ.get("SIMRS_E2E_KEEP_LAB") != "1":

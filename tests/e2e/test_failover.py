@@ -24,12 +24,12 @@ from orchestrator.lab import lab as lab_mod
 from orchestrator.lab import paths, podman
 from orchestrator.runs import process_start
 from orchestrator.secrets import secret_values
-from tests.e2e.conftest import REPO, SIMRS, clients, simrs, simrs_json, status
+from tests.e2e.conftest import REPO, SIMRS, clients, lab_up_options, simrs, simrs_json, status
 
 
 def fresh_lab() -> None:
     assert simrs("lab", "down", timeout=300).returncode in (0, 2)
-    res = simrs("lab", "up", timeout=900)
+    res = simrs("lab", "up", *lab_up_options(), timeout=900)
     assert res.returncode == 0, res.stderr
 
 
@@ -43,7 +43,7 @@ def fresh(lab):
 
 def play(name: str, runs: Path, **extravars) -> PlayResult:
     """A playbook through the project's own gateway (as `simrs` runs them), against the lab."""
-    gateway = AnsibleGateway(lab_mod.REPO_INVENTORY, runs, envvars=podman.extra_env())
+    gateway = AnsibleGateway(Path(status()["inventory"]), runs, envvars=podman.extra_env())
     result = gateway.run(name, extravars=extravars, timeout=900)
     assert result.ok, f"{name}: {result.explanation}"
     return result

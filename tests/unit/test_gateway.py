@@ -66,3 +66,17 @@ def test_parse_inventory_walks_nested_groups():
     inv = parse_inventory(raw)
     assert inv["groups"]["hospital"] == ["farmasi-01", "kasir-01", "srv-1"]
     assert inv["hostvars"]["srv-1"]["simrs_service_ip"] == "10.0.0.10"
+
+
+def test_a_failure_hidden_by_no_log_gives_way_to_the_reason_its_rescue_keeps():
+    c = Collector("failover_fence", None)
+    hidden = {"censored": "the output has been hidden due to the fact that 'no_log: true' was specified"}
+    c.event_handler(ev("runner_on_failed", host="simrs-primary", task="Ask the BMC (IPMI)", res=hidden))
+    assert c.hosts["simrs-primary"].message == "failed (its output is hidden: no_log)"
+    reason = "fence not confirmed: power status not read: ... answered: Incorrect password provided"
+    c.event_handler(ev("runner_on_failed", host="simrs-primary", task="Power", res={"msg": "not read"}))
+    c.event_handler(ev("runner_on_failed", host="simrs-primary", task="Stop", res={"msg": reason}))
+    assert c.hosts["simrs-primary"].message == reason
+    # A later hidden failure does not hide a named one.
+    c.event_handler(ev("runner_on_failed", host="simrs-primary", task="Later", res=hidden))
+    assert c.hosts["simrs-primary"].message == reason

@@ -58,6 +58,24 @@ def test_the_shipped_inventories_pass_as_ansible_reads_them(name, tmp_path):
         ({"power_driver": "wol", "power_wol_mac": "zz", "power_wol_broadcast": "x"}, "'zz' is not a MAC"),
         ({"power_driver": "ipmi", "power_ipmi_host": "10.0.0.1"}, "power_ipmi_password (simrs-primary)"),
         ({"power_driver": "redfish"}, "power_redfish_baseuri (simrs-primary): is not set"),
+        (
+            {
+                "power_driver": "wol",
+                "power_wol_mac": "02:53:c6:12:00:0b",
+                "power_wol_broadcast": "198.18.0.255",
+                "power_wol_bmc": "ilo",
+            },
+            "power_wol_bmc (simrs-primary): must be one of ipmi, redfish",
+        ),
+        (
+            {
+                "power_driver": "wol",
+                "power_wol_mac": "02:53:c6:12:00:0b",
+                "power_wol_broadcast": "198.18.0.255",
+                "power_wol_bmc": "redfish",
+            },
+            "power_redfish_baseuri (simrs-primary): is not set",
+        ),
         ({"simrs_db_port": 0}, "simrs_db_port (simrs-primary)"),
         ({"notify_lang": "jv"}, "notify_lang: must be one of id, en"),
         ({"notify_channels": [{"type": "sms"}]}, "notify_channels[0].type: must be one of screen"),
