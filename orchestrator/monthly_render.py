@@ -6,12 +6,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
 from orchestrator import charts
 from orchestrator.monthly import Monthly
-from orchestrator.report import TEMPLATES
+from orchestrator.report import template_env
 from orchestrator.report_text import MONTHS_ID
 
 WORDS: dict[str, dict[str, str]] = {
@@ -226,12 +225,6 @@ def render(m: Monthly, hospital: dict[str, Any], lang: str = "id", fmt: str = "m
     """md (no charts) or html (charts inline); a PDF is printed from the html."""
     if fmt not in ("md", "html"):
         raise ValueError(f"report format must be md, html or pdf, not {fmt!r}")
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES),
-        undefined=StrictUndefined,
-        autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
+    return (
+        template_env().get_template(f"monthly.{fmt}.j2").render(**context(m, hospital, lang, fmt == "html"))
     )
-    return env.get_template(f"monthly.{fmt}.j2").render(**context(m, hospital, lang, fmt == "html"))

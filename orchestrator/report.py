@@ -23,6 +23,18 @@ from orchestrator.report_text import EXTRA_MEASURES, MARKS, MEASURES, MONTHS_ID,
 TEMPLATES = Path(__file__).with_name("templates")
 
 
+def template_env() -> Environment:
+    """The reports' templates (the incident's and the month's): html escaped, md as written."""
+    return Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        undefined=StrictUndefined,
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
 @dataclass(frozen=True)
 class Line:
     at: str
@@ -419,14 +431,7 @@ def render(
 ) -> str:
     if fmt not in ("md", "html"):
         raise ValueError(f"report format must be md or html, not {fmt!r}")
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES),
-        undefined=StrictUndefined,
-        autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    env = template_env()
     chart = timeline_chart(events, lang) if fmt == "html" else None
     page = context(incident_id, events, hospital, lang, units)
     return env.get_template(f"report.{fmt}.j2").render(**page, chart=chart)
