@@ -69,6 +69,7 @@ class Collector:
         self.pid: int | None = None  # the ansible-playbook process (from the first event)
         self.on_pid: Callable[[int], None] | None = None
         self.last_task = ""
+        self.after_hidden: set[str] = set()  # hosts whose first failure no_log hid
 
     def event_handler(self, event: dict[str, Any]) -> bool:
         """Cheap and never raising: an exception here would end ansible-runner's event stream."""
@@ -98,14 +99,19 @@ class Collector:
             msg = short(res.get("msg", "unreachable"))
             self.hosts[host] = HostOutcome(host, False, True, task, msg)
         elif kind == "runner_on_failed" and not data.get("ignore_errors"):
-            # The last failure names the cause: a host stops at an unrescued failure, and a rescue
-            # that fails again says why (the fence's "fence not confirmed: <the BMC's message>"
-            # after a BMC call whose output no_log hid).
+            # The first failure names the cause (a role's assert stays a refusal, exit 2, even
+            # when its rescue fails again to say so). A first failure that no_log hid gives way to
+            # the failures after it that can be read, the last of them winning: the fence's
+            # "fence not confirmed: <the BMC's message>" after a BMC call whose output was hidden.
             prev = self.hosts.get(host)
-            if not prev or prev.ok or "censored" not in res or prev.message == HIDDEN_FAILURE:
-                msg = HIDDEN_FAILURE if "censored" in res else short(res.get("msg", "failed"), 500)
+            hidden = "censored" in res
+            first = not prev or prev.ok
+            if first or (host in self.after_hidden and not hidden):
+                msg = HIDDEN_FAILURE if hidden else short(res.get("msg", "failed"), 500)
                 action = str(data.get("task_action") or "")
                 self.hosts[host] = HostOutcome(host, False, False, task, msg, action)
+                if first and hidden:
+                    self.after_hidden.add(host)
         elif kind in ("runner_on_ok", "runner_on_skipped") and host not in self.hosts:
             self.hosts[host] = HostOutcome(host, True)
         if self.progress and kind in (

@@ -80,3 +80,22 @@ def test_a_failure_hidden_by_no_log_gives_way_to_the_reason_its_rescue_keeps():
     # A later hidden failure does not hide a named one.
     c.event_handler(ev("runner_on_failed", host="simrs-primary", task="Later", res=hidden))
     assert c.hosts["simrs-primary"].message == reason
+
+
+def test_a_refusal_stays_the_cause_when_its_rescue_fails_again_to_say_so():
+    """A role's assert (the operator's to fix: exit 2) followed by its rescue's fail with the same
+    words: the first, readable failure is the one kept, so the refusal is not turned into exit 1."""
+    c = Collector("backup", None)
+    words = "The disk mounted at /media/simrs-backup has no .simrs-backup-disk marker. Nothing was written."
+    first = ev("runner_on_failed", host="srv-1", task="Check the marker", res={"msg": words})
+    first["event_data"]["task_action"] = "ansible.builtin.assert"
+    c.event_handler(first)
+    again = ev("runner_on_failed", host="srv-1", task="Fail with what went wrong", res={"msg": words})
+    again["event_data"]["task_action"] = "ansible.builtin.fail"
+    c.event_handler(again)
+    outcome = c.hosts["srv-1"]
+    assert (outcome.failed_task, outcome.failed_action, outcome.misconfigured) == (
+        "Check the marker",
+        "ansible.builtin.assert",
+        True,
+    )
