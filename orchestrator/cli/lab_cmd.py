@@ -17,6 +17,17 @@ def lab_group() -> None:
     """The built-in lab hospital in podman: servers, client PCs, an external disk."""
 
 
+OS_OPTION = click.option(
+    "--os",
+    "os_release",
+    type=click.Choice(topology.OS_RELEASES),
+    default=topology.OS_RELEASES[0],
+    show_default=True,
+    help="Debian release of every lab host: bookworm (12), or bullseye (11: Python 3.9, MariaDB 10.5, "
+    "the oldest servers and PCs supported).",
+)
+
+
 @lab_group.command("up")
 @click.option(
     "--clients",
@@ -48,22 +59,26 @@ def lab_group() -> None:
     help="How the inventory switches the servers: podman itself, or their lab BMCs (ipmi, redfish, "
     "wol; mixed = the primary by IPMI, the standby by Wake-on-LAN with Redfish for status and off).",
 )
+@OS_OPTION
 @handle_errors
-def lab_up(clients: int, patients: int, connection: str, power: str) -> None:
+def lab_up(clients: int, patients: int, connection: str, power: str, os_release: str) -> None:
     """Build (cached) images and start the lab hospital."""
     started = time.monotonic()
-    spec = topology.LabSpec(clients=clients, patients=patients, connection=connection, power=power)
+    spec = topology.LabSpec(
+        clients=clients, patients=patients, connection=connection, power=power, os=os_release
+    )
     lab.up(spec, progress)
     progress(f"lab up in {time.monotonic() - started:.0f} s")
     render_status(lab.status())
 
 
 @lab_group.command("build")
+@OS_OPTION
 @handle_errors
-def lab_build() -> None:
+def lab_build(os_release: str) -> None:
     """Build the lab's images if they are missing (cached by a hash of their recipe)."""
     started = time.monotonic()
-    ref = images.ensure_images(progress)
+    ref = images.ensure_images(progress, os_release)
     progress(f"{ref} ready ({time.monotonic() - started:.0f} s)")
 
 
@@ -88,7 +103,7 @@ def lab_status(as_json: bool) -> None:
 
 
 def render_status(data: dict) -> None:
-    table = Table(title="SIMRS lab hospital")
+    table = Table(title=f"SIMRS lab hospital (Debian {data.get('os', 'bookworm')})")
     for col in ("host", "role", "unit", "state", "addresses", "reaches SIMRS"):
         table.add_column(col)
     for h in data["hosts"]:

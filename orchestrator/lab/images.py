@@ -2,7 +2,9 @@
 
 Two layers: ``simrs-os`` (Debian + MariaDB + systemd, slow: about a minute) and ``simrs-host``
 (the SIMRS stand-in files from ``image/``, seconds). A change to the stand-in rebuilds only
-the second. ``localhost/simrs-host:lab`` always names the current one (Molecule uses it).
+the second. ``localhost/simrs-host:lab`` always names the current Debian 12 one (Molecule and the
+benches use it); ``localhost/simrs-host:lab-bullseye`` the Debian 11 one (`lab up --os bullseye`:
+Python 3.9 and MariaDB 10.5, the oldest servers a hospital is supported on).
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from pathlib import Path
 
 from orchestrator.lab import paths, podman
 from orchestrator.lab.podman import LabError
+from orchestrator.lab.topology import OS_RELEASES
 
-SUITE = "bookworm"
+SUITE = "bookworm"  # the default: Debian 12
+SUITES = OS_RELEASES  # `simrs lab up --os`: Debian 12, Debian 11
 BASE_PACKAGES = (
     "python3",
     "python3-apt",
@@ -50,11 +54,23 @@ RECIPE_VERSION = "2"  # bump when the build steps below change meaning
 IMAGE_DIR = Path(__file__).with_name("image")
 HOST_IMAGE_ALIAS = "localhost/simrs-host:lab"
 
+
+def host_image_alias(suite: str = SUITE) -> str:
+    """The moving tag of the current host image of a suite (the default one keeps the short name)."""
+    return HOST_IMAGE_ALIAS if suite == SUITE else f"{HOST_IMAGE_ALIAS}-{suite}"
+
+
+def check_suite(suite: str) -> str:
+    if suite not in SUITES:
+        raise LabError(f"--os must be one of {', '.join(SUITES)}, not {suite!r}", exit_code=2)
+    return suite
+
+
 Progress = Callable[[str], None]
 
 
-def os_recipe_hash() -> str:
-    text = "\n".join([RECIPE_VERSION, SUITE, *BASE_PACKAGES, "--", *SERVER_PACKAGES])
+def os_recipe_hash(suite: str = SUITE) -> str:
+    text = "\n".join([RECIPE_VERSION, suite, *BASE_PACKAGES, "--", *SERVER_PACKAGES])
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -103,8 +119,8 @@ def _sh(cmd: list[str], what: str, timeout: float = 900) -> None:
         raise LabError(f"{what} failed (rc {proc.returncode}):\n{tail}")
 
 
-def build_os_image(progress: Progress) -> str:
-    ref = f"localhost/simrs-os:{os_recipe_hash()}"
+def build_os_image(progress: Progress, suite: str = SUITE) -> str:
+    ref = f"localhost/simrs-os:{os_recipe_hash(suite)}"
     if _image_exists(ref):
         return ref
     if shutil.which("debootstrap") is None:
@@ -112,13 +128,13 @@ def build_os_image(progress: Progress) -> str:
     work = Path(tempfile.mkdtemp(prefix="simrs-os-", dir=paths.cache_dir()))
     rootfs = work / "rootfs"
     try:
-        progress(f"building {ref}: debootstrap {SUITE} (about 40 s)")
+        progress(f"building {ref}: debootstrap {suite} (about 40 s)")
         _sh(
             [
                 "debootstrap",
                 "--variant=minbase",
                 "--include=" + ",".join(BASE_PACKAGES),
-                SUITE,
+                suite,
                 str(rootfs),
                 debian_mirror(),
             ],
@@ -167,7 +183,7 @@ def build_os_image(progress: Progress) -> str:
     return ref
 
 
-def build_host_image(os_ref: str, progress: Progress) -> str:
+def build_host_image(os_ref: str, progress: Progress, suite: str = SUITE) -> str:
     ref = f"localhost/simrs-host:{host_recipe_hash(os_ref)}"
     if not _image_exists(ref):
         progress(f"building {ref}: SIMRS stand-in layer")
@@ -184,14 +200,15 @@ def build_host_image(os_ref: str, progress: Progress) -> str:
             str(IMAGE_DIR),
             timeout=600,
         )
-    podman.run("tag", ref, HOST_IMAGE_ALIAS)
+    podman.run("tag", ref, host_image_alias(suite))
     return ref
 
 
-def ensure_images(progress: Progress) -> str:
+def ensure_images(progress: Progress, suite: str = SUITE) -> str:
     """Build what is missing and return the host image; safe to call concurrently."""
+    check_suite(suite)
     with _build_lock():
         paths.cache_dir().mkdir(parents=True, exist_ok=True)
-        os_ref = build_os_image(progress)
+        os_ref = build_os_image(progress, suite)
         podman.ensure_runtime_works(os_ref)
-        return build_host_image(os_ref, progress)
+        return build_host_image(os_ref, progress, suite)

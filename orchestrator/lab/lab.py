@@ -83,6 +83,7 @@ def inventory_path(spec: LabSpec) -> Path:
     """The inventory for this lab: the committed one for the default shape, else a generated one."""
     if (
         spec.connection == "podman"
+        and spec.os == topology.LabSpec.os
         and topology.render_inventory(spec) == (REPO_INVENTORY / "hosts.yml").read_text()
     ):
         return REPO_INVENTORY
@@ -276,7 +277,7 @@ def up(spec: LabSpec, progress: Progress = _quiet) -> dict:
         progress("clearing what an earlier, unfinished `lab up` left behind")
         _teardown(spec, progress)
     started = time.monotonic()
-    image = images.ensure_images(progress)
+    image = images.ensure_images(progress, spec.os)
     save_state({"phase": "building", "spec": dataclasses.asdict(spec), "image": image})
     try:
         _build(spec, image, progress)
@@ -685,6 +686,7 @@ def status() -> dict:
         "hosts": hosts_out,
         "service_ip": spec.service_ip,
         "service_ip_owners": owners,
+        "os": spec.os,
         "faults": state.get("faults", {}),
         "inventory": state.get("inventory"),
         "workload": workload_summary(spec),

@@ -24,6 +24,10 @@ LAB_APP_LOGIN_USER = "admin"
 LAB_APP_LOGIN_PASSWORD = "lab-only-login-secret"  # noqa: S105 (synthetic lab)
 
 
+# The Debian release of every lab host (`simrs lab up --os`): 12 by default, or 11 (Python 3.9,
+# MariaDB 10.5), the oldest a hospital's servers and PCs are supported on.
+OS_RELEASES = ("bookworm", "bullseye")
+
 # How Ansible reaches the lab's hosts: podman exec (fast, the lab's shortcut), or SSH as a hospital does.
 CONNECTIONS = ("podman", "ssh")
 SSH_USER = "simrs-ops"  # the image's account with passwordless sudo (image/Containerfile)
@@ -69,8 +73,11 @@ class LabSpec:
     extra: dict[str, str] = field(default_factory=dict)
     connection: str = "podman"  # podman: `podman exec`; ssh: sshd, a sudo account, checked host keys
     power: str = "podman"
+    os: str = "bookworm"  # Debian release of the hosts' image (OS_RELEASES)
 
     def __post_init__(self) -> None:
+        if self.os not in OS_RELEASES:
+            raise ValueError(f"os must be one of {', '.join(OS_RELEASES)}, not {self.os!r}")
         if self.connection not in CONNECTIONS:
             raise ValueError(f"connection must be one of {', '.join(CONNECTIONS)}, not {self.connection!r}")
         if self.power not in POWER_MODES:

@@ -8,7 +8,10 @@ sets byte for byte as they were. Each test has its own SIMRS_HOME."""
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,9 @@ from tests.e2e.conftest import simrs, simrs_json, status
 
 SET_RE = re.compile(r"^\d{8}T\d{6}Z-(dump|physical)$")
 PRIMARY = "simrs-primary"
+# Where a stray private key could sit on the primary (its own temporary folders included).
+GREP_EXISTING = 'p=$1; shift; grep -rlI "$p" $(for d in "$@"; do [ -d "$d" ] && echo "$d"; done)'
+KEY_DIRS = ("/etc", "/root", "/home", "/opt", "/usr/local", "/var/lib/simrs", "/var/log", "/tmp", "/var/tmp")  # noqa: S108
 
 
 # Every test here has its own journal.
@@ -156,3 +162,52 @@ def test_bad_input_is_exit_2(lab):
     res = simrs("backup", "verify", "--restore-host", "simrs-standby")
     assert res.returncode == 2
     assert "only means something with --test-restore" in one_error_line(res.stderr)
+
+
+def test_the_scheduled_backups_run_without_the_private_key(lab, tmp_path):
+    """Issue 18: the scheduled jobs and the primary hold only the recipients' public keys. The
+    jobs `simrs schedule install` writes (as cron lines, the form this machine can run) take a
+    backup, ship the binary logs and verify the sets with an inventory that has no private key,
+    and nothing on the primary or in what the runs wrote holds one."""
+    from orchestrator import schedule  # noqa: PLC0415
+    from orchestrator.lab import lab as the_lab  # noqa: PLC0415
+
+    inventory = tmp_path / "inventory"
+    shutil.copytree(Path(the_lab.load_state()["inventory"]), inventory)
+    key_file = inventory / "group_vars" / "all" / "backup_key.yml"
+    kept = [line for line in key_file.read_text().splitlines() if "AGE-SECRET-KEY" not in line]
+    assert len(kept) < len(key_file.read_text().splitlines()), "the lab's inventory has no private key"
+    key_file.write_text("\n".join(kept) + "\n")
+    assert "AGE-SECRET-KEY" not in "".join(p.read_text() for p in inventory.rglob("*") if p.is_file())
+
+    cron = tmp_path / "cron.d"
+    res = simrs("-i", str(inventory), "schedule", "install", "--kind", "cron", "--unit-dir", str(cron))
+    assert res.returncode == 0, res.stderr
+    jobs = {row["job"]: row["command"] for row in schedule.cron_jobs((cron / schedule.CRON_FILE).read_text())}
+    before = set(files_on_disk())
+    for unit in ("simrs-backup-dump", "simrs-binlog-ship", "simrs-backup-verify"):
+        line = jobs[unit]
+        # What cron runs, minus the syslog pipe: the output comes back to the test instead.
+        command = line.split(" root ", 1)[1].rsplit(" | logger", 1)[0]
+        assert "-i " + str(inventory) in command, command
+        done = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=900, check=False)
+        assert done.returncode == 0, f"{unit} failed without the private key:\n{done.stdout[-3000:]}"
+
+    new = sorted({p.split("/")[1] for p in set(files_on_disk()) - before if p.startswith(PRIMARY + "/")})
+    assert len(new) == 1, new
+    assert new[0].endswith("-dump"), new
+    names = sorted(p.name for p in (sets_dir() / new[0]).iterdir())
+    assert any(name.endswith(".age") for name in names), names
+    manifest = json.loads((sets_dir() / new[0] / "manifest.json").read_text())
+    assert manifest["encryption"]["recipients"], "the manifest does not record the recipients"
+
+    found = subprocess.run(
+        # Only the folders that exist (grep says 2 for a missing one); /etc always does.
+        ["podman", "exec", PRIMARY, "sh", "-c", GREP_EXISTING, "sh", "AGE-SECRET-KEY", *KEY_DIRS],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert not found.stdout, f"a private key on the primary: {found.stdout}"
+    assert found.returncode == 1, found.stderr  # grep: 1 = searched everything, found nothing

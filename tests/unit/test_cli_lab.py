@@ -117,3 +117,9 @@ def test_lab_up_makes_the_backup_key_pair_once_0600(tmp_path):
     assert "backup_private_key: AGE-SECRET-KEY-1" in text
     lab_module.ensure_backup_key(path=path)  # kept: the sets on the lab's disk stay readable
     assert path.read_text() == text
+
+
+def test_lab_up_rejects_an_unknown_debian_release(no_lab):
+    result = CliRunner().invoke(cli.main, ["lab", "up", "--os", "buster"])
+    assert result.exit_code == 2
+    assert "'buster' is not one of 'bookworm', 'bullseye'" in result.output

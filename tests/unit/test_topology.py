@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.lab import lab, topology
+from orchestrator.lab import images, lab, topology
 from orchestrator.lab.topology import LabSpec
 
 REPO = Path(__file__).resolve().parents[2]
@@ -152,3 +152,14 @@ def test_the_ssh_labs_sshd_takes_keys_only_for_the_one_account():
     assert "PermitRootLogin no" in config
     assert f"AllowUsers {topology.SSH_USER}" in config
     assert "HostKey /etc/ssh/lab/ssh_host_ed25519_key" in config
+
+
+def test_a_debian_11_lab_has_its_own_image_and_inventory():
+    spec = LabSpec(os="bullseye")
+    assert images.host_image_alias("bullseye") == "localhost/simrs-host:lab-bullseye"
+    assert images.host_image_alias() == images.HOST_IMAGE_ALIAS  # Molecule and the benches use it
+    assert images.os_recipe_hash("bullseye") != images.os_recipe_hash()
+    # Not the committed inventory (that is the Debian 12 lab's), even in the default shape.
+    assert lab.inventory_path(spec) != lab.REPO_INVENTORY
+    with pytest.raises(ValueError, match="os must be one of bookworm, bullseye"):
+        LabSpec(os="buster")
