@@ -8,14 +8,24 @@ afterwards for the tests that follow."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.e2e.conftest import simrs, simrs_json, status
+from orchestrator.lab import images, lab, podman
+from tests.e2e.conftest import REPO, simrs, simrs_json, status
+
+# The hospital's admin machine, where the timers run: a systemd host on the lab network (an
+# address no lab host uses) with this checkout's simrs, reaching the servers over SSH.
+ADMIN, ADMIN_IP = "simrs-admin", "198.18.0.5"
 
 
 @pytest.fixture
@@ -39,13 +49,102 @@ def accepted(host: str) -> int:
     return out.count("Accepted publickey for simrs-ops")
 
 
+@contextlib.contextmanager
+def admin_machine(*shared: Path) -> Iterator[None]:
+    """A Debian 12 systemd container (the lab's image) on the lab network; ``shared`` folders (this
+    checkout with its venv, the venv's Python, the inventory, the SSH keys) at their own paths,
+    read-only. Removed afterwards (and by `lab down`, which removes everything labelled simrs-lab)."""
+    volumes = [arg for path in dict.fromkeys(shared) for arg in ("-v", f"{path}:{path}:ro")]
+    # The lab's podman settings (runc: crun does not run on this machine kind, docs/lab.md).
+    podman.run(
+        "run", "-d", "--name", ADMIN, "--hostname", ADMIN, "--label", lab.LABEL,
+        "--network", "simrs-lab", "--ip", ADMIN_IP, "--no-hosts", "--dns=none", "--systemd=always",
+        *volumes, images.HOST_IMAGE_ALIAS, "/sbin/init", timeout=120,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while on_admin("systemctl is-system-running", check=False) not in ("running", "degraded"):
+            assert time.monotonic() < deadline, "the admin machine's systemd did not start"
+            time.sleep(0.5)
+        yield
+    finally:
+        subprocess.run(
+            ["podman", "rm", "-f", "-t", "0", ADMIN], capture_output=True, timeout=120, check=False
+        )
+
+
+def on_admin(command: str, check: bool = True) -> str:
+    res = subprocess.run(
+        ["podman", "exec", ADMIN, "sh", "-c", command],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert not check or res.returncode == 0, (
+        f"{command}: rc {res.returncode}\n{res.stdout[-2000:]}{res.stderr[-2000:]}"
+    )
+    return res.stdout.strip()
+
+
+def vaulted_without_private_key(inventory: Path, to: Path) -> Path:
+    """A copy of the inventory as a hospital keeps it: its secrets vault-encrypted, no backup
+    private key (the IT team holds it, not the admin machine's timers); the vault password file."""
+    shutil.copytree(inventory, to / "hospital")
+    group_vars = to / "hospital" / "group_vars" / "all"
+    key_file = group_vars / "backup_key.yml"
+    key_file.write_text(
+        "".join(line for line in key_file.read_text().splitlines(True) if "AGE-SECRET-KEY" not in line)
+    )
+    password = to / "vault-password"
+    password.write_text("lab vault password\n")
+    password.chmod(0o600)
+    subprocess.run(
+        [str(Path(sys.executable).with_name("ansible-vault")), "encrypt",
+         "--vault-password-file", str(password), str(group_vars / "secrets.yml")],
+        check=True, capture_output=True, env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")},
+    )  # fmt: skip
+    assert "lab-only" not in (group_vars / "secrets.yml").read_text()
+    assert "AGE-SECRET-KEY" not in "".join(p.read_text() for p in (to / "hospital").rglob("*") if p.is_file())
+    return to / "hospital"
+
+
+def run_the_scheduled_backup_on_a_systemd_admin_machine(inventory: Path, tmp_path: Path) -> None:
+    """The scheduled backup as a hospital runs it (issue 11, 18): the unit `simrs schedule install`
+    writes on a systemd admin machine, the vault password handed over as a systemd credential, no
+    private key anywhere; without the password the same job stops with one line, exit 2."""
+    hospital = vaulted_without_private_key(inventory, tmp_path)
+    vault = tmp_path / "vault-password"
+    simrs_bin = Path(sys.executable).with_name("simrs")
+    started = time.monotonic()
+    with admin_machine(REPO, Path(sys.base_prefix), tmp_path, lab.ssh_dir()):
+        on_admin(f"{simrs_bin} -i {hospital} --vault-password-file {vault} schedule install --kind systemd")
+        assert f"LoadCredential=vault:{vault}" in on_admin(
+            "cat /etc/systemd/system/simrs-backup-dump.service"
+        )
+        on_admin("systemctl start simrs-backup-dump.service")  # a oneshot: returns when the run ends
+        assert on_admin("systemctl show -P Result simrs-backup-dump.service") == "success"
+        log = on_admin("journalctl -u simrs-backup-dump.service --no-pager -o cat")
+        assert "lab vault password" not in log
+        refused = subprocess.run(
+            ["podman", "exec", ADMIN, "systemd-run", "--wait", "--pipe", "--quiet", "--collect",
+             "--setenv=SIMRS_LANG=en", str(simrs_bin), "-i", str(hospital), "backup", "run"],
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert refused.returncode == 2, refused.stderr
+        errors = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1, refused.stderr
+        assert "no vault password was given" in errors[0]
+    print(f"the scheduled backup on a systemd admin machine over SSH: {time.monotonic() - started:.1f} s")
+
+
 def on_host(host: str, command: str) -> str:
     return subprocess.run(
         ["podman", "exec", host, "sh", "-c", command], capture_output=True, text=True, timeout=60, check=True
     ).stdout.strip()
 
 
-def test_the_demo_path_runs_over_ssh_with_sudo_on_debian_11(home, ssh_lab):
+def test_the_demo_path_runs_over_ssh_with_sudo_on_debian_11(home, ssh_lab, tmp_path):
     assert ssh_lab["os"] == "bullseye"
     for host in ("simrs-primary", "kasir-01"):
         assert on_host(host, ". /etc/os-release; echo $VERSION_ID") == "11", host
@@ -70,10 +169,10 @@ def test_the_demo_path_runs_over_ssh_with_sudo_on_debian_11(home, ssh_lab):
     )  # fmt: skip
     assert who.stdout.split() == ["simrs-ops", "root"], who.stderr
 
-    started = time.monotonic()
-    rc, view, err = simrs_json("backup", "run", timeout=900)
+    run_the_scheduled_backup_on_a_systemd_admin_machine(inventory, tmp_path)
+    rc, listing, err = simrs_json("backup", "list")
     assert rc == 0, err
-    print(f"backup over SSH: {time.monotonic() - started:.1f} s")
+    assert len(listing["sets"]) == 1, listing["sets"]
     started = time.monotonic()
     rc, verified, err = simrs_json("backup", "verify", "--test-restore", timeout=900)
     assert rc == 0, err
