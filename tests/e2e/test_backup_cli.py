@@ -181,6 +181,7 @@ def test_the_scheduled_backups_run_without_the_private_key(lab, tmp_path):
     assert "AGE-SECRET-KEY" not in "".join(p.read_text() for p in inventory.rglob("*") if p.is_file())
 
     cron = tmp_path / "cron.d"
+    cron.mkdir()
     res = simrs("-i", str(inventory), "schedule", "install", "--kind", "cron", "--unit-dir", str(cron))
     assert res.returncode == 0, res.stderr
     jobs = {row["job"]: row["command"] for row in schedule.cron_jobs((cron / schedule.CRON_FILE).read_text())}
