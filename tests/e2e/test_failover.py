@@ -25,21 +25,15 @@ from orchestrator.lab import lab as lab_mod
 from orchestrator.lab import paths, podman
 from orchestrator.runs import process_start
 from orchestrator.secrets import secret_values
-from tests.e2e.conftest import REPO, SIMRS, clients, lab_up_options, simrs, simrs_json, status
-
-
-def fresh_lab() -> None:
-    assert simrs("lab", "down", timeout=300).returncode in (0, 2)
-    res = simrs("lab", "up", *lab_up_options(), timeout=900)
-    assert res.returncode == 0, res.stderr
+from tests.e2e.conftest import REPO, SIMRS, clients, fresh_lab, lab_left_dirty, simrs, simrs_json, status
 
 
 @pytest.fixture
 def fresh(lab):
-    """A fresh lab for this test, and a fresh one after it for the tests that follow."""
+    """A fresh lab for this test; the next test that needs the lab gets a fresh one first."""
     fresh_lab()
     yield
-    fresh_lab()
+    lab_left_dirty()
 
 
 def play(name: str, runs: Path, **extravars) -> PlayResult:
