@@ -122,9 +122,9 @@ def run_the_scheduled_backup_on_a_systemd_admin_machine(inventory: Path, tmp_pat
         assert f"LoadCredential=vault:{vault}" in on_admin(
             "cat /etc/systemd/system/simrs-backup-dump.service"
         )
-        started = on_admin("systemctl start simrs-backup-dump.service; echo $?")  # a oneshot: waits for it
+        code = on_admin("systemctl start simrs-backup-dump.service; echo $?")  # a oneshot: waits for it
         log = on_admin("journalctl -u simrs-backup-dump.service --no-pager -o short-monotonic")
-        assert started == "0", log[-4000:]
+        assert code == "0", log[-4000:]
         assert on_admin("systemctl show -P Result simrs-backup-dump.service") == "success", log[-4000:]
         assert "lab vault password" not in log
         refused = subprocess.run(
