@@ -121,6 +121,12 @@ def _patterns(language: str) -> tuple[tuple[re.Pattern[str], str], ...]:
     return tuple(found)
 
 
+def marked(text: str) -> str:
+    """A text marked with ``N_`` where it was written (a table of words, a refusal), in the
+    operator's language now; a filled-in one is matched by its fields (``translate_error``)."""
+    return translate_error(text)
+
+
 def translate_error(text: str) -> str:
     """An error raised in English somewhere the CLI does not own (the engine): the catalog's text
     when it is one of the marked refusals, filled with the same values; else as it is."""
