@@ -139,5 +139,10 @@ def translate_error(text: str) -> str:
     for pattern, msgstr in _patterns(language):
         match = pattern.match(text)
         if match:
-            return msgstr.format(**match.groupdict())
+            # A field that is itself a marked sentence ("SOP 4b: {what}") is translated too.
+            filled = {
+                name: catalog(language).get(value) or value if " " in value else value
+                for name, value in match.groupdict().items()
+            }
+            return msgstr.format(**filled)
     return text

@@ -10,7 +10,7 @@ import time
 import click
 from rich.table import Table
 
-from orchestrator import ledger, procedure, settings
+from orchestrator import i18n, ledger, procedure, settings
 from orchestrator.cli import base
 from orchestrator.cli.base import err, handle_errors, main, out, progress
 from orchestrator.engine import Engine
@@ -33,7 +33,7 @@ class RichUI:
     def step(self, inc: Incident, action: Action) -> None:
         self._say(
             f"[bold]{inc.phase}[/] -> {action.kind}{' ' + action.event if action.event else ''}: "
-            f"{action.reason}"
+            f"{i18n.marked(action.reason)}"
         )
 
     def event(self, kind: str, host: str, task: str) -> None:
@@ -48,13 +48,13 @@ class RichUI:
                 mark = (
                     "[green]ok[/]"
                     if c["ok"]
-                    else f"[red]FAIL[/] {c.get('failed_check')}: {c.get('detail', '')}"
+                    else f"[red]{_('FAIL')}[/] {c.get('failed_check')}: {c.get('detail', '')}"
                 )
                 self._say(f"  {host:16} {mark}")
             admin = data["admin"]
             self._say(
                 f"  {_('admin machine'):16} "
-                + ("[green]ok[/]" if admin["ok"] else f"[red]FAIL[/] {admin.get('failed_check')}")
+                + ("[green]ok[/]" if admin["ok"] else f"[red]{_('FAIL')}[/] {admin.get('failed_check')}")
             )
         elif kind == "server_check":
             self._say(
