@@ -107,7 +107,9 @@ def N_(msgid: str) -> str:  # noqa: N802  (gettext's own name for "mark, do not 
 @functools.cache
 def _patterns(language: str) -> tuple[tuple[re.Pattern[str], str], ...]:
     found = []
-    for msgid, msgstr in catalog(language).items():
+    # The longest first: "failover stopped at {step}: {detail}; fix the cause, ..." before the
+    # shorter message it would otherwise be taken for.
+    for msgid, msgstr in sorted(catalog(language).items(), key=lambda item: -len(item[0])):
         if "{" not in msgid or not msgstr:
             continue
         regex, seen = "", set()

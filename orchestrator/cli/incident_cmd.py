@@ -240,7 +240,7 @@ def render_incident(inc: Incident, as_json: bool) -> None:
         render_failover(view["failover"])
     if inc.notices:
         out.print(_("users told: ") + ", ".join(inc.notices))
-    out.print(f"{_('now')}: {inc.reason}")
+    out.print(f"{_('now')}: {i18n.marked(inc.reason)}")
     if inc.phase == procedure.Phase.FAILOVER_PENDING:
         out.print(
             "[yellow]"

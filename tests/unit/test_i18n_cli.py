@@ -118,3 +118,24 @@ def test_the_backfill_checklist_reads_in_indonesian_with_the_simrs_count(indones
     assert "menurut SIMRS sendiri ada 7 kunjungan (reg_periksa)" in res.stdout
     assert "catatan unit: 5" in res.stdout
     assert "oleh Ani, 5 data" in res.stdout
+
+
+def test_the_now_line_of_incident_status_reads_in_indonesian(indonesian, tmp_path, monkeypatch):
+    engine, inc = repaired(tmp_path)
+    monkeypatch.setattr(base, "make_engine", lambda ctx, ui=None: engine)
+    res = invoke("incident", "status", inc.id)
+    assert res.exit_code == 0, res.output
+    assert "sekarang: server sudah diperbaiki dan diuji dari setiap PC klien" in res.stdout
+    assert json.loads(invoke("incident", "status", inc.id, "--json").stdout)["reason"] == (
+        "server repaired and verified from every client PC"  # JSON: the journal's English
+    )
+
+
+def test_a_stopped_failover_reads_in_indonesian_whichever_of_its_two_texts_it_is(indonesian):
+    detail = "/media/simrs-backup is not a mounted filesystem"
+    longer = f"failover stopped at restore: {detail}; fix the cause, then `simrs incident resume`"
+    then = "perbaiki penyebabnya, lalu `simrs incident resume`"
+    assert i18n.marked(longer) == f"pengalihan berhenti di langkah restore: {detail}; {then}"
+    assert i18n.marked(f"failover stopped at restore: {detail}") == (
+        f"pengalihan berhenti di langkah restore: {detail}"
+    )
