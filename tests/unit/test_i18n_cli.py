@@ -62,8 +62,8 @@ def test_the_sop_steps_read_in_indonesian_as_the_engine_drives(indonesian, tmp_p
     engine.drive(engine.open("kasir-01", window_s=60, failover="auto"))
     said = capsys.readouterr().err
     for text in (
-        "SOP 1: apakah PC lain mengalami masalah yang sama?",
-        "SOP 3: semua PC gagal: apakah server SIMRS menyala?",
+        "SOP 1: apakah PC lain memiliki masalah yang sama?",
+        "SOP 3: semua PC gagal: apakah server SIMRS online?",
         "SOP 4c: minta unit-unit memakai sistem manual (kertas)",
         "SOP 4a: perbaiki server SIMRS (percobaan 1)",
         "SOP 4a: percobaan perbaikan ke-2",
