@@ -25,6 +25,7 @@ from orchestrator.contract import (
     notice_facts,
     prestage_facts,
 )
+from orchestrator.i18n import N_
 from orchestrator.inventory import Hospital
 from orchestrator.journal import DRILL_LOCK, Journal
 from orchestrator.operator import OperatorWord
@@ -140,7 +141,9 @@ class Engine(OperatorWord, ServiceIpOwner):
                 )
                 continue
             if time.monotonic() - said >= 15:
-                reason = f"an earlier run of this incident is still going: {names}; waiting for it to end"
+                reason = N_(
+                    "an earlier run of this incident is still going: {names}; waiting for it to end"
+                ).format(names=names)
                 self.ui.step(self.incident(incident_id), procedure.Action("wait", reason=reason))
                 if said == 0.0:
                     self.journal.append(incident_id, "waited_for_earlier_run", {"runs": runs}, ts=self.now())
@@ -217,7 +220,7 @@ class Engine(OperatorWord, ServiceIpOwner):
                 # The failover would redo what the pre-staging is doing; a person or the end of the
                 # run must not leave it half done either.
                 self.ui.step(
-                    inc, procedure.Action("wait", reason="finishing the standby's pre-staging first")
+                    inc, procedure.Action("wait", reason=N_("finishing the standby's pre-staging first"))
                 )
                 self._finish_prestage(inc.id)
                 continue
@@ -249,7 +252,7 @@ class Engine(OperatorWord, ServiceIpOwner):
                 inc,
                 procedure.Action(
                     "prestage",
-                    reason="SOP 4b pre-staging: ready the standby (own address) while the repair goes on",
+                    reason=N_("SOP 4b pre-staging: ready the standby (own address) while the repair goes on"),
                 ),
             )
             self.journal.append(inc.id, "prestage_started", {"standby": self.hospital.standby}, ts=self.now())
@@ -266,7 +269,12 @@ class Engine(OperatorWord, ServiceIpOwner):
         if holder is None:
             return False
         if not quiet:
-            self.ui.step(inc, procedure.Action("wait", reason=f"a DR drill is using the standby ({holder})"))
+            self.ui.step(
+                inc,
+                procedure.Action(
+                    "wait", reason=N_("a DR drill is using the standby ({holder})").format(holder=holder)
+                ),
+            )
         self.sleep(WAIT_SLICE_S * 5)
         return True
 

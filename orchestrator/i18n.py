@@ -107,7 +107,9 @@ def N_(msgid: str) -> str:  # noqa: N802  (gettext's own name for "mark, do not 
 @functools.cache
 def _patterns(language: str) -> tuple[tuple[re.Pattern[str], str], ...]:
     found = []
-    for msgid, msgstr in catalog(language).items():
+    # The longest first: "failover stopped at {step}: {detail}; fix the cause, ..." before the
+    # shorter message it would otherwise be taken for.
+    for msgid, msgstr in sorted(catalog(language).items(), key=lambda item: -len(item[0])):
         if "{" not in msgid or not msgstr:
             continue
         regex, seen = "", set()
@@ -119,6 +121,12 @@ def _patterns(language: str) -> tuple[tuple[re.Pattern[str], str], ...]:
                 seen.add(part)
         found.append((re.compile(f"^{regex}$", re.DOTALL), msgstr))
     return tuple(found)
+
+
+def marked(text: str) -> str:
+    """A text marked with ``N_`` where it was written (a table of words, a refusal), in the
+    operator's language now; a filled-in one is matched by its fields (``translate_error``)."""
+    return translate_error(text)
 
 
 def translate_error(text: str) -> str:
@@ -133,5 +141,10 @@ def translate_error(text: str) -> str:
     for pattern, msgstr in _patterns(language):
         match = pattern.match(text)
         if match:
-            return msgstr.format(**match.groupdict())
+            # A field that is itself a marked sentence ("SOP 4b: {what}") is translated too.
+            filled = {
+                name: catalog(language).get(value) or value if " " in value else value
+                for name, value in match.groupdict().items()
+            }
+            return msgstr.format(**filled)
     return text

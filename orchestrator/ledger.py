@@ -5,11 +5,19 @@ Paper mode starts with the paper-mode notice a unit's PCs were sent and ends wit
 the SIMRS works again. The records to re-enter: after a failover, from the restored data's last
 transaction to the moment the standby served (verified); after a repair, from the first report of
 the outage to the verification. A unit's backfill is closed by `simrs incident backfill --done`.
+
+The SIMRS's own count next to the units' (``count_query``, ``simrs_count``): the visits in
+``reg_periksa`` whose registration time (tgl_registrasi + jam_reg, the server's clock) lies in the
+range. The range is the time the SIMRS took no entries (the data the standby restored ends at its
+start; the server was down during a repair), so every such visit was typed in afterwards. The
+query runs through the admin machine's existing probe (admin_check.yml, server_probe's
+``server_probe_app_query``, the application's own account through the service IP).
 """
 
 from __future__ import annotations
 
 import calendar
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -162,3 +170,60 @@ def open_backfills(
                     OpenBackfill(incident_id, row.unit, row.paper_to, round(days, 1), days >= due_days)
                 )
     return found
+
+
+# The SIMRS table whose rows the paper forms become (SIMRS Khanza's registrations).
+COUNT_TABLE = "reg_periksa"
+
+
+def count_query(start: float, end: float) -> str:
+    """The count of visits registered inside (start, end] by the server's own clock; the range's
+    start is the restored data's last transaction (already in the data) or the first report. Only
+    integers go into the statement; the date bounds let MariaDB use the tgl_registrasi index."""
+    low, high = math.floor(start), math.ceil(end)
+    if high < low:
+        raise ValueError(f"the range ends before it starts: {start} > {end}")
+    at = "TIMESTAMP(tgl_registrasi, jam_reg)"
+    # S608: only integers and this module's own names go into the statement.
+    return (
+        f"SELECT COUNT(*) AS entered_later FROM {COUNT_TABLE}"  # noqa: S608
+        f" WHERE tgl_registrasi BETWEEN DATE(FROM_UNIXTIME({low})) AND DATE(FROM_UNIXTIME({high}))"
+        f" AND {at} > FROM_UNIXTIME({low}) AND {at} <= FROM_UNIXTIME({high})"
+    )
+
+
+@dataclass(frozen=True)
+class SimrsCount:
+    count: int | None  # None: the SIMRS could not be asked (detail says why)
+    range_from: float | None
+    range_to: float | None
+    served_by: str | None = None
+    detail: str = ""
+    table: str = COUNT_TABLE
+
+
+def count_range(rows: list[UnitBackfill]) -> tuple[float, float] | None:
+    """The range the SIMRS can be asked about: every unit's is the incident's; none while the
+    SIMRS is not back (a unit still on paper) or when the journal has no range."""
+    if not rows or any(r.paper_to is None for r in rows):
+        return None
+    row = rows[0]
+    if row.range_from is None or row.range_to is None:
+        return None
+    return row.range_from, row.range_to
+
+
+def simrs_count(data: dict[str, Any], start: float, end: float) -> SimrsCount:
+    """admin_check's published view (``{localhost: {checks: {db_query}, db, served_by}}``) ->
+    the count, or why there is none (the probe's own words)."""
+    view = data.get("localhost") or {}
+    query = (view.get("checks") or {}).get("db_query") or {}
+    row = view.get("db") or {}
+    value = row.get("entered_later")
+    if query.get("ok") and value is not None:
+        try:
+            return SimrsCount(int(value), start, end, view.get("served_by"))
+        except (TypeError, ValueError):
+            pass
+    detail = str(query.get("detail") or "the probe published no answer")
+    return SimrsCount(None, start, end, view.get("served_by"), detail)

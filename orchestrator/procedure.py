@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from orchestrator.i18n import N_
 from orchestrator.replay import (  # the procedure's names, for its users
     ACTIVE,
     FAILOVER_STEPS,
@@ -76,21 +77,21 @@ class Action:
 
 def next_action(inc: Incident, now: float) -> Action:  # noqa: PLR0911
     if inc.phase in (Phase.OPENED, Phase.TRIAGE):
-        return Action("triage", reason="SOP 1: do the other PCs have the same problem?")
+        return Action("triage", reason=N_("SOP 1: do the other PCs have the same problem?"))
     if inc.phase == Phase.CLIENT_REPAIR:
-        return Action("client_repair", hosts=inc.failing, reason="SOP 2: only these PCs: repair them")
+        return Action("client_repair", hosts=inc.failing, reason=N_("SOP 2: only these PCs: repair them"))
     if inc.phase == Phase.SERVER_CHECK:
-        return Action("server_check", reason="SOP 3: every PC fails: is the SIMRS server online?")
+        return Action("server_check", reason=N_("SOP 3: every PC fails: is the SIMRS server online?"))
     if inc.phase == Phase.SERVER_REPAIR:
         return _server_repair_step(inc, now)
     if inc.phase == Phase.FAILOVER_PENDING:
         if inc.policy.failover == "auto":
-            return Action("approve", reason="failover policy auto: no approval needed")
-        return Action("operator", reason="approve the failover to the standby server (SOP 4b)")
+            return Action("approve", reason=N_("failover policy auto: no approval needed"))
+        return Action("operator", reason=N_("approve the failover to the standby server (SOP 4b)"))
     if inc.phase == Phase.FAILOVER:
         return _failover_step(inc)
     if inc.phase == Phase.RUNNING_ON_STANDBY:
-        return Action("resolve", reason="the SIMRS runs on the standby server, verified from every PC")
+        return Action("resolve", reason=N_("the SIMRS runs on the standby server, verified from every PC"))
     if inc.phase == Phase.ESCALATED:
         return Action("operator", reason=inc.reason)
     return Action("done", reason=inc.reason)
@@ -134,7 +135,7 @@ def _failover_step(inc: Incident) -> Action:  # noqa: PLR0911
         return Action(
             "notify",
             event="outage_paper_mode",
-            reason="SOP 4c: tell the units to use the manual (paper) system (beside the failover)",
+            reason=N_("SOP 4c: tell the units to use the manual (paper) system (beside the failover)"),
         )
     if inc.failover_blocked:
         step = inc.failover_blocked["step"]
@@ -142,8 +143,9 @@ def _failover_step(inc: Incident) -> Action:  # noqa: PLR0911
             "operator",
             reason=returned_primary_words(inc)
             if inc.failover_blocked.get("returned")
-            else f"failover stopped at {step}: {inc.failover_blocked.get('detail', '')}; "
-            "fix the cause, then `simrs incident resume`",
+            else N_(
+                "failover stopped at {step}: {detail}; fix the cause, then `simrs incident resume`"
+            ).format(step=step, detail=inc.failover_blocked.get("detail", "")),
         )
     if not inc.failover_done and inc.standby.get("state") == "ready":
         # Pre-staged: the standby is on, restored and verified. The takeover is one run of every
@@ -151,23 +153,27 @@ def _failover_step(inc: Incident) -> Action:  # noqa: PLR0911
         return Action(
             "failover_takeover",
             event=",".join(FAILOVER_STEPS),
-            reason="SOP 4b on the pre-staged standby: fence, catch up, take over the IP, verify",
+            reason=N_("SOP 4b on the pre-staged standby: fence, catch up, take over the IP, verify"),
         )
     for step in FAILOVER_STEPS:
         if step not in inc.failover_done:
-            return Action("failover_step", event=step, reason=f"SOP 4b: {FAILOVER_REASONS[step]}")
+            return Action(
+                "failover_step", event=step, reason=N_("SOP 4b: {what}").format(what=FAILOVER_REASONS[step])
+            )
     if "outage_paper_mode" not in inc.notices:
         # Sent beside the steps and not (yet) journaled delivered: finished, or sent again, first.
         return Action(
             "notify",
             event="outage_paper_mode",
-            reason="SOP 4c: the paper-mode notice, before the units are told the SIMRS is back",
+            reason=N_("SOP 4c: the paper-mode notice, before the units are told the SIMRS is back"),
         )
     if "restored_on_standby" not in inc.notices:
         return Action(
-            "notify", event="restored_on_standby", reason="tell the units the SIMRS is normal again (standby)"
+            "notify",
+            event="restored_on_standby",
+            reason=N_("tell the units the SIMRS is normal again (standby)"),
         )
-    return Action("on_standby", reason="the SIMRS runs on the standby server, verified from every PC")
+    return Action("on_standby", reason=N_("the SIMRS runs on the standby server, verified from every PC"))
 
 
 def returned_primary_words(inc: Incident) -> str:
@@ -185,12 +191,12 @@ def returned_primary_words(inc: Incident) -> str:
 
 
 FAILOVER_REASONS = {
-    "fence": "make sure the main server cannot serve (never two owners of the service IP)",
-    "power_on": "switch on the standby server",
-    "restore": "copy the newest good backup from the external disk and restore it",
-    "ip_takeover": "give the standby the main server's IP (duplicate check first, gratuitous ARP after)",
-    "start": "start the SIMRS on the standby",
-    "verify": "try the SIMRS from the admin machine and from every PC",
+    "fence": N_("make sure the main server cannot serve (never two owners of the service IP)"),
+    "power_on": N_("switch on the standby server"),
+    "restore": N_("copy the newest good backup from the external disk and restore it"),
+    "ip_takeover": N_("give the standby the main server's IP (duplicate check first, gratuitous ARP after)"),
+    "start": N_("start the SIMRS on the standby"),
+    "verify": N_("try the SIMRS from the admin machine and from every PC"),
 }
 
 
@@ -199,26 +205,28 @@ def _server_repair_step(inc: Incident, now: float) -> Action:  # noqa: PLR0911
         return Action(
             "notify",
             event="outage_paper_mode",
-            reason="SOP 4c: tell the units to use the manual (paper) system",
+            reason=N_("SOP 4c: tell the units to use the manual (paper) system"),
         )
     if inc.server_repaired and not inc.verified_after_repair:
-        return Action("verify", reason="the server looks healthy: verify from every client PC")
+        return Action("verify", reason=N_("the server looks healthy: verify from every client PC"))
     if inc.server_repaired and inc.verified_after_repair:
         if "restored" not in inc.notices:
-            return Action("notify", event="restored", reason="tell the units the SIMRS is normal again")
+            return Action("notify", event="restored", reason=N_("tell the units the SIMRS is normal again"))
         if (inc.standby or set(inc.failover_done) & {"power_on", "restore", "start"}) and not (
             inc.standby_cold_tried
         ):
             return Action(
-                "standby_cold", reason="the main server is back: return the pre-staged standby to cold"
+                "standby_cold", reason=N_("the main server is back: return the pre-staged standby to cold")
             )
-        return Action("resolve", reason="server repaired and verified from every client PC")
+        return Action("resolve", reason=N_("server repaired and verified from every client PC"))
     deadline = inc.deadline or now
     if inc.failover_now:
         who = inc.failover_now.get("by", "an operator")
         return Action(
             "pending_failover",
-            reason=f"repair window ended early by {who}: {inc.failover_now.get('reason', '')}",
+            reason=N_("repair window ended early by {who}: {why}").format(
+                who=who, why=inc.failover_now.get("reason", "")
+            ),
         )
     if now >= deadline:
         return Action(
@@ -227,10 +235,12 @@ def _server_repair_step(inc: Incident, now: float) -> Action:  # noqa: PLR0911
             f"({inc.repair_attempts} attempts): take over to the standby server (SOP 4b)",
         )
     if inc.last_repair_at is None:
-        return Action("server_repair", reason="SOP 4a: repair the SIMRS server (attempt 1)")
+        return Action("server_repair", reason=N_("SOP 4a: repair the SIMRS server (attempt 1)"))
     next_at = inc.last_repair_at + inc.policy.backoff(inc.repair_attempts)
     if now >= next_at:
-        return Action("server_repair", reason=f"SOP 4a: repair attempt {inc.repair_attempts + 1}")
+        return Action(
+            "server_repair", reason=N_("SOP 4a: repair attempt {n}").format(n=inc.repair_attempts + 1)
+        )
     return Action(
         "wait",
         until=min(next_at, deadline),

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from orchestrator.i18n import N_
 from orchestrator.triage import ServerState, Verdict, classify_from_data, server_state
 
 
@@ -140,7 +141,7 @@ def _opened(inc: Incident, data: dict[str, Any], ts: float) -> Incident:
         policy=policy,
         phase=Phase.TRIAGE,
         prestage=bool(data.get("prestage", False)),
-        reason="triage: probing every client PC",
+        reason=N_("triage: probing every client PC"),
     )
     manual = data.get("manual_failover")
     if manual:
@@ -152,8 +153,9 @@ def _opened(inc: Incident, data: dict[str, Any], ts: float) -> Incident:
             verdict=Verdict.SERVER,
             outage_confirmed_at=ts,
             phase=Phase.FAILOVER_PENDING,
-            reason=f"failover to the standby asked for by {manual.get('by', '?')}: "
-            f"{manual.get('reason', '')}",
+            reason=N_("failover to the standby asked for by {by}: {why}").format(
+                by=manual.get("by", "?"), why=manual.get("reason", "")
+            ),
         )
     return inc
 
@@ -201,7 +203,7 @@ def apply(inc: Incident, kind: str, data: dict[str, Any], ts: float) -> Incident
                     inc,
                     verified_after_repair=True,
                     verified_at=ts,
-                    reason="verified: every client reaches the SIMRS",
+                    reason=N_("verified: every client reaches the SIMRS"),
                 )
             return replace(
                 inc, server_repaired=False, reason=f"repair not confirmed by the clients: {c.summary}"
@@ -249,13 +251,15 @@ def apply(inc: Incident, kind: str, data: dict[str, Any], ts: float) -> Incident
                 return replace(
                     inc,
                     phase=Phase.ESCALATED,
-                    reason="every client fails but the server looks healthy: check the network path",
+                    reason=N_("every client fails but the server looks healthy: check the network path"),
                 )
             return replace(
                 inc,
                 phase=Phase.SERVER_REPAIR,
                 outage_confirmed_at=ts,
-                reason=f"server outage confirmed ({state}): units switch to paper; repairing",
+                reason=N_("server outage confirmed ({state}): units switch to paper; repairing").format(
+                    state=state
+                ),
             )
         return inc
     if kind == "notice_started":
@@ -274,9 +278,9 @@ def apply(inc: Incident, kind: str, data: dict[str, Any], ts: float) -> Incident
             server_repaired=healthy,
             verified_after_repair=False,
             reason=(
-                f"repair attempt {inc.repair_attempts + 1} made the server healthy: verifying"
+                N_("repair attempt {n} made the server healthy: verifying").format(n=inc.repair_attempts + 1)
                 if healthy
-                else f"repair attempt {inc.repair_attempts + 1} did not fix the server"
+                else N_("repair attempt {n} did not fix the server").format(n=inc.repair_attempts + 1)
                 + (f" ({data['detail']})" if data.get("detail") else "")
             ),
         )
@@ -291,7 +295,9 @@ def apply(inc: Incident, kind: str, data: dict[str, Any], ts: float) -> Incident
             inc,
             phase=Phase.FAILOVER,
             approved_by=data.get("by", "?"),
-            reason=f"failover approved by {data.get('by', '?')}: taking over to the standby (SOP 4b)",
+            reason=N_("failover approved by {by}: taking over to the standby (SOP 4b)").format(
+                by=data.get("by", "?")
+            ),
         )
     if kind == "failover_step":
         step = data["step"]
@@ -303,7 +309,7 @@ def apply(inc: Incident, kind: str, data: dict[str, Any], ts: float) -> Incident
             )
             if step == "verify":  # every client works again, on the standby
                 inc = replace(
-                    inc, verified_at=ts, reason="verified: every client reaches the SIMRS on the standby"
+                    inc, verified_at=ts, reason=N_("verified: every client reaches the SIMRS on the standby")
                 )
             return inc
         return replace(
@@ -315,7 +321,9 @@ def apply(inc: Incident, kind: str, data: dict[str, Any], ts: float) -> Incident
                 "detail": data.get("detail", ""),
                 **{k: data[k] for k in ("returned", "returned_serving") if data.get(k)},
             },
-            reason=f"failover stopped at {step}: {data.get('detail', '')}",
+            reason=N_("failover stopped at {step}: {detail}").format(
+                step=step, detail=data.get("detail", "")
+            ),
         )
     if kind == "retry":
         return replace(inc, failover_blocked=None)
@@ -326,7 +334,9 @@ def apply(inc: Incident, kind: str, data: dict[str, Any], ts: float) -> Incident
             inc,
             failover_done=done,
             failover_blocked=None,
-            reason=f"{data.get('by', '?')} fences the main server again: {data.get('reason', '')}",
+            reason=N_("{by} fences the main server again: {why}").format(
+                by=data.get("by", "?"), why=data.get("reason", "")
+            ),
         )
     if kind == "failover_canceled":
         # The main server came back healthy before the service IP moved: back to it, the standby
@@ -340,8 +350,9 @@ def apply(inc: Incident, kind: str, data: dict[str, Any], ts: float) -> Incident
             server_repaired=True,
             verified_after_repair=False,
             failover_now=None,
-            reason=f"failover canceled by {data.get('by', '?')}: {data.get('reason', '')}; "
-            "verifying the main server from every PC",
+            reason=N_("failover canceled by {by}: {why}; verifying the main server from every PC").format(
+                by=data.get("by", "?"), why=data.get("reason", "")
+            ),
         )
     if kind == "primary_confirmed_off":
         return replace(inc, primary_confirmed_off=data.get("by", "?"))

@@ -19,17 +19,18 @@ from orchestrator.ansible import PlayResult
 from orchestrator.cli import base
 from orchestrator.cli.base import handle_errors, main, out, progress
 from orchestrator.errors import InputError, SimrsError
+from orchestrator.i18n import _
 
 
 def _tasks(kind: str, host: str, task: str) -> None:
     """Progress for runs that take a while: each step done (skipped ones are noise), and hosts
     that drop out."""
     if kind == "runner_on_ok" and task and not task.startswith("Validating arguments"):
-        progress(f"[dim]  done: {escape(task)}[/]")
+        progress(f"[dim]  {escape(_('done: {task}', task=task))}[/]")
     elif kind == "runner_on_unreachable":
-        progress(f"  [red]{escape(host)} unreachable[/] ({escape(task)})")
+        progress(f"  [red]{escape(_('{host} unreachable', host=host))}[/] ({escape(task)})")
     elif kind == "running":  # the gateway's heartbeat every 15 s
-        progress(f"[dim]  still running: {escape(task)}[/]")
+        progress(f"[dim]  {escape(_('still running: {task}', task=task))}[/]")
 
 
 def _run(ctx: click.Context, playbook: str, extravars: dict, quiet: bool) -> PlayResult:
@@ -52,19 +53,29 @@ def _record(ctx: click.Context, kind: str, facts: dict[str, Any]) -> None:
     try:
         make().append(monthly.BACKUPS, kind, facts)
     except SimrsError as exc:
-        progress(f"[yellow]not journaled[/] ({kind}): {escape(str(exc))}")
+        progress(f"[yellow]{_('not journaled')}[/] ({kind}): {escape(str(exc))}")
 
 
 def _echo_json(view: object) -> None:
     click.echo(json.dumps(view, indent=2, sort_keys=True, default=str))
 
 
+def _state_text(row: backups.SetRow) -> str:
+    """backups.state_text in the operator's language (the reason is the role's, in English)."""
+    if row.state == "ok":
+        return "ok" + (" " + _("(test-restored)") if row.test_restored else "")
+    word = {"BAD": _("BAD"), "incomplete": _("incomplete"), "not verified": _("not verified")}
+    shown = word.get(row.state, row.state)
+    return f"{shown}: {row.reason}" if row.state in ("BAD", "incomplete") and row.reason else shown
+
+
 def _sets_table(rows: tuple[backups.SetRow, ...], title: str) -> Table:
     table = Table(title=title, title_justify="left")
-    for column in ("set", "method", "created (UTC)", "age", "size", "verified"):
-        table.add_column(column, no_wrap=column != "verified")
+    columns = (_("set"), _("method"), _("created (UTC)"), _("age"), _("size"), _("verified"))
+    for i, column in enumerate(columns):
+        table.add_column(column, no_wrap=i < len(columns) - 1)
     for row in rows:
-        state = backups.state_text(row)
+        state = _state_text(row)
         color = {"ok": "green", "BAD": "bold red", "incomplete": "red"}.get(row.state, "yellow")
         table.add_row(
             row.name,
@@ -102,7 +113,7 @@ def backup_run(ctx: click.Context, method: str, initialize_disk: bool, as_json: 
     """Take a backup set onto the external disk, then apply the retention."""
     extravars = backups.run_extravars(method, initialize_disk)
     if not as_json:
-        progress(f"taking a {method} backup onto the external disk")
+        progress(_("taking a {method} backup onto the external disk", method=method))
     try:
         host, entry = backups.published(_run(ctx, backups.RUN, extravars, as_json))
     except SimrsError as exc:
@@ -124,9 +135,9 @@ def backup_run(ctx: click.Context, method: str, initialize_disk: bool, as_json: 
         return
     out.print(f"[green]ok[/] {escape(host)}: {escape(str(entry.get('detail', '')))}")
     if entry.get("path"):
-        out.print(f"set: {escape(str(entry['path']))}")
+        out.print(f"{_('set')}: {escape(str(entry['path']))}")
     for warning in entry.get("warnings") or []:
-        out.print(f"[bold yellow]WARNING:[/] {escape(str(warning))}")
+        out.print(f"[bold yellow]{_('WARNING:')}[/] {escape(str(warning))}")
 
 
 @backup_group.command("list")
@@ -140,26 +151,35 @@ def backup_list(ctx: click.Context, as_json: bool) -> None:
         _echo_json(found.as_dict())
         return
     if not found.sets:
-        out.print(f"no backup sets of {escape(found.source_host)} on {escape(found.mount_point)} yet")
+        none = _("no backup sets of {host} on {disk} yet", host=found.source_host, disk=found.mount_point)
+        out.print(escape(none))
     else:
         out.print(
             _sets_table(
                 found.sets,
-                f"backups of {found.source_host} on {found.mount_point} "
-                f"({backups.human_size(found.free_bytes)} free)",
+                _(
+                    "backups of {host} on {disk} ({free} free)",
+                    host=found.source_host,
+                    disk=found.mount_point,
+                    free=backups.human_size(found.free_bytes),
+                ),
             )
         )
     for item in found.in_progress:
-        out.print(f"[yellow]in progress:[/] {escape(item)}")
+        out.print(f"[yellow]{_('in progress:')}[/] {escape(item)}")
     logs = found.binlogs
     if logs.get("count"):
-        out.print(
-            f"shipped binary logs: {logs['count']}, newest {escape(str(logs.get('newest')))} "
-            f"({backups.human_age(logs.get('newest_age_seconds'))} ago)"
+        said = _(
+            "shipped binary logs: {count}, newest {newest} ({age} ago)",
+            count=logs["count"],
+            newest=logs.get("newest"),
+            age=backups.human_age(logs.get("newest_age_seconds")),
         )
+        out.print(escape(said))
     unverified = [s.name for s in found.sets if s.state == "not verified"]
     if unverified:
-        out.print(f"[dim]not verified yet: `simrs backup verify` re-hashes {len(unverified)} set(s)[/]")
+        said = _("not verified yet: `simrs backup verify` re-hashes {count} set(s)", count=len(unverified))
+        out.print(f"[dim]{escape(said)}[/]")
 
 
 @backup_group.command("verify")
@@ -182,7 +202,8 @@ def backup_verify(
     """Re-hash the sets against their manifests and record the verdict (exit 1 when any is bad)."""
     extravars = backups.verify_extravars(set_name, test_restore, restore_host)
     if not as_json:
-        progress(f"verifying {set_name or 'every set'}{' with a test restore' if test_restore else ''}")
+        what = _("verifying {sets}", sets=set_name) if set_name else _("verifying every set")
+        progress(what + (_(" with a test restore") if test_restore else ""))
     found = backups.verdict(_run(ctx, backups.VERIFY, extravars, as_json))
     _record(
         ctx,
@@ -196,11 +217,11 @@ def backup_verify(
         _echo_json(found.as_dict())
         sys.exit(found.exit_code)
     if found.sets:
-        out.print(_sets_table(found.sets, f"verify on {found.host}"))
-    mark = "[green]ok[/]" if found.ok else "[bold red]NOT OK[/]"
+        out.print(_sets_table(found.sets, _("verify on {host}", host=found.host)))
+    mark = "[green]ok[/]" if found.ok else f"[bold red]{_('NOT OK')}[/]"
     out.print(f"{mark} {escape(found.detail)}")
     if not found.ok and found.newest_good:
-        out.print(f"a restore would use {escape(found.newest_good)}, the newest good set")
+        out.print(escape(_("a restore would use {set}, the newest good set", set=found.newest_good)))
     sys.exit(found.exit_code)
 
 

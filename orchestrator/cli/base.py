@@ -78,7 +78,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
                 raise
             if is_damage(exc):  # the journal's helpers say this already; never "resume" on damage
                 damaged = JournalDamagedError(settings.journal_path(), str(exc))
-                err.print(f"[bold red]error:[/] {damaged}")
+                err.print(f"[bold red]{_('error:')}[/] {i18n.translate_error(str(damaged))}")
                 sys.exit(exit_code(damaged))
             err.print(f"[bold red]{_('failed:')}[/] {type(exc).__name__}: {exc}")
             err.print(
@@ -190,7 +190,7 @@ def vault_password(ctx: click.Context) -> Path | None:
     if given is not None or not ctx.obj.get("ask_vault_pass"):
         return given
     if ctx.obj.get("_asked") is None:
-        secret = click.prompt("Vault password", hide_input=True, err=True)
+        secret = click.prompt(_("Vault password"), hide_input=True, err=True)
         folder = Path(tempfile.mkdtemp(prefix="simrs-vault-"))
         path = folder / "password"
         path.touch(mode=0o600)

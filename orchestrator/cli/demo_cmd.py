@@ -14,6 +14,7 @@ from orchestrator.cli.base import handle_errors, main, out, progress
 from orchestrator.cli.incident_cmd import RichUI, render_incident
 from orchestrator.cli.lab_cmd import render_status
 from orchestrator.engine import Engine
+from orchestrator.i18n import _
 from orchestrator.lab import faults, lab, topology
 
 # Seconds of registrations before the binlogs are shipped, and after, before the power cut: the
@@ -58,35 +59,34 @@ def demo(ctx: click.Context, fault: str, window: str, lang: str) -> None:
     window_s = settings.parse_duration(window)
     state = lab.load_state()
     if state is not None:
-        progress("taking down the lab of an earlier run (every demo starts from a fresh hospital)")
+        progress(_("taking down the lab of an earlier run (every demo starts from a fresh hospital)"))
         lab.down(progress)
     started = time.monotonic()
     lab.up(topology.LabSpec(), progress)
-    progress(f"lab up in {time.monotonic() - started:.0f} s")
+    progress(_("lab up in {seconds} s", seconds=f"{time.monotonic() - started:.0f}"))
     ctx.obj["inventory"] = Path(lab.current()[1]["inventory"])
     engine = base.make_engine(ctx, RichUI())
     leftover = engine.active_incident()
     if leftover is not None:
         engine.close(leftover.id, "closed by `simrs demo`: left open by an earlier run", settings.operator())
-    _maintenance(engine, backups.RUN, "the nightly backup onto the external disk (SIMRS-BACKUP)")
+    _maintenance(engine, backups.RUN, _("the nightly backup onto the external disk (SIMRS-BACKUP)"))
     render_status(lab.status())
     lab.workload_start(0.5)
-    progress("the registration desk (pendaftaran-01) keeps registering visits through the service IP")
+    progress(_("the registration desk (pendaftaran-01) keeps registering visits through the service IP"))
     time.sleep(BEFORE_SHIP_S)
-    _maintenance(engine, backups.SHIP, "shipping the binary logs to the external disk (every 5 min)")
+    _maintenance(engine, backups.SHIP, _("shipping the binary logs to the external disk (every 5 min)"))
     time.sleep(AFTER_SHIP_S)
     host = "kasir-01" if fault == "client-net" else None
     faults.break_fault(fault, host, "dns")
     outage_at = time.time()
-    progress(
-        f"[bold]lab fault: {fault}{' on ' + host if host else ''}[/] -- kasir-01 calls IT: "
-        '"SIMRS tidak bisa dibuka"'
-    )
+    where = _(" on {host}", host=host) if host else ""
+    said = _("lab fault: {fault}{where}", fault=fault, where=where)
+    progress(f"[bold]{said}[/] -- " + _("kasir-01 calls IT:") + ' "SIMRS tidak bisa dibuka"')
     incident_id = engine.open("kasir-01", "kasir tidak bisa membuka SIMRS (demo)", window_s, "auto")
     inc = engine.drive(incident_id)
     if "ip_takeover" in inc.failover_done:
-        facts, _ = engine.guard()
-        progress(f"service IP guard: {facts['detail']}")
+        facts, _done = engine.guard()
+        progress(_("service IP guard: {detail}", detail=facts["detail"]))
     lab.workload_stop()
     _workload_summary(inc, outage_at)
     if inc.phase in (procedure.Phase.RESOLVED,):
@@ -112,8 +112,12 @@ def _workload_summary(inc: procedure.Incident, outage_at: float) -> None:
     committed = [r for r in records if "no_rawat" in r]
     before = [r for r in committed if float(r.get("t", 0)) < outage_at]
     progress(
-        f"workload: {len(committed)} visits committed, {len(records) - len(committed)} attempts failed "
-        "during the outage (the desk used paper meanwhile)"
+        _(
+            "workload: {committed} visits committed, {failed} attempts failed during the outage "
+            "(the desk used paper meanwhile)",
+            committed=len(committed),
+            failed=len(records) - len(committed),
+        )
     )
     restore = inc.restored
     last = (restore.get("last_visit") or {}).get("no_rawat")
@@ -122,8 +126,14 @@ def _workload_summary(inc: procedure.Incident, outage_at: float) -> None:
         last_t = next((float(r["t"]) for r in committed if r["no_rawat"] == last), None)
         true_loss = f"{outage_at - last_t:.1f} s" if last_t is not None else "?"
         progress(
-            f"before the power cut the desk's last visit was {before[-1]['no_rawat']}; the standby's data "
-            f"ends at {last}: {len(lost)} visits to re-enter from paper; work lost: {true_loss} by the "
-            f"desk's own record (the report's RPO, {restore.get('rpo_seconds')} s, is an upper bound: to "
-            "the first report of the outage)"
+            _(
+                "before the power cut the desk's last visit was {desk_last}; the standby's data ends at "
+                "{last}: {lost} visits to re-enter from paper; work lost: {loss} by the desk's own record "
+                "(the report's RPO, {rpo} s, is an upper bound: to the first report of the outage)",
+                desk_last=before[-1]["no_rawat"],
+                last=last,
+                lost=len(lost),
+                loss=true_loss,
+                rpo=restore.get("rpo_seconds"),
+            )
         )

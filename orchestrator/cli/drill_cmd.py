@@ -13,25 +13,26 @@ from orchestrator import backups, drill, settings
 from orchestrator.cli import base
 from orchestrator.cli.base import handle_errors, main, out, progress
 from orchestrator.errors import SimrsError
+from orchestrator.i18n import N_, _, marked
 
 PHASE_WORDS = {
-    "power_on": "switching the standby on",
-    "restore": "restoring the newest good backup",
-    "start": "starting the SIMRS on the standby",
-    "address": "adding the test address",
-    "verify": "checking the application on the test address",
-    "power_off": "removing the test address, stopping the SIMRS, switching the standby off",
+    "power_on": N_("switching the standby on"),
+    "restore": N_("restoring the newest good backup"),
+    "start": N_("starting the SIMRS on the standby"),
+    "address": N_("adding the test address"),
+    "verify": N_("checking the application on the test address"),
+    "power_off": N_("removing the test address, stopping the SIMRS, switching the standby off"),
 }
 
 
 def _phases(kind: str, host: str, task: str) -> None:
     """Progress: one line as each phase begins, and hosts that drop out."""
     if kind == "playbook_on_task_start" and task in drill.PHASE_TASKS:
-        progress(PHASE_WORDS[drill.PHASE_TASKS[task]])
+        progress(marked(PHASE_WORDS[drill.PHASE_TASKS[task]]))
     elif kind == "runner_on_unreachable":
-        progress(f"  [red]{escape(host)} unreachable[/] ({escape(task)})")
+        progress(f"  [red]{escape(_('{host} unreachable', host=host))}[/] ({escape(task)})")
     elif kind == "running":  # the gateway's heartbeat every 15 s
-        progress(f"[dim]  still running: {escape(task)}[/]")
+        progress(f"[dim]  {escape(_('still running: {task}', task=task))}[/]")
 
 
 @main.command("drill")
@@ -58,7 +59,13 @@ def drill_run(ctx: click.Context, as_json: bool, lang: str, output: Path | None)
         raise SimrsError(problem, exit_code=2)
     journal = base.make_journal(gateway, site.raw)
     if not as_json:
-        progress(f"drill on {setup.standby}, test address {setup.drill_ip} (users stay on {setup.primary})")
+        said = _(
+            "drill on {standby}, test address {ip} (users stay on {primary})",
+            standby=setup.standby,
+            ip=setup.drill_ip,
+            primary=setup.primary,
+        )
+        progress(escape(said))
     drill_id, facts = drill.run(
         journal, gateway, setup, by=settings.operator(), progress=None if as_json else _phases
     )
@@ -72,7 +79,7 @@ def drill_run(ctx: click.Context, as_json: bool, lang: str, output: Path | None)
     elif output is None:
         out.print(text, markup=False, highlight=False)
     else:
-        mark = "[green]ok[/]" if facts["ok"] else "[red]NOT OK[/]"
+        mark = "[green]ok[/]" if facts["ok"] else f"[red]{_('NOT OK')}[/]"
         out.print(f"{drill_id} {mark}: {escape(facts['detail'])}")
-        progress(f"drill report written to {output}")
+        progress(escape(_("drill report written to {output}", output=output)))
     sys.exit(drill.exit_code(facts))

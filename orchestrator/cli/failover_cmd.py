@@ -115,22 +115,24 @@ def guard(ctx: click.Context, owner: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"incident": incident_id, **facts}, indent=2, default=str))
     else:
-        mark = "[green]ok[/]" if facts["ok"] else "[red]PROBLEM[/]"
+        mark = "[green]ok[/]" if facts["ok"] else f"[red]{_('PROBLEM')}[/]"
         out.print(f"{mark} {facts['detail']}")
         for host, s in sorted(facts["servers"].items()):
             state = (
-                "silent"
+                _("silent")
                 if not s.get("answers")
-                else (
-                    f"holds the service IP: {bool(s.get('holds_service_ip'))}, "
-                    f"SIMRS running: {bool(s.get('simrs_running'))}"
+                else _(
+                    "holds the service IP: {holds}, SIMRS running: {running}",
+                    holds=_("yes") if s.get("holds_service_ip") else _("no"),
+                    running=_("yes") if s.get("simrs_running") else _("no"),
                 )
             )
-            out.print(f"  {host:16} {state}{'; done: ' + ', '.join(s['done']) if s.get('done') else ''}")
+            done = "; " + _("done: {task}", task=", ".join(s["done"])) if s.get("done") else ""
+            out.print(f"  {host:16} {state}{done}")
         for note in facts.get("notes", []):
-            out.print(f"[yellow]note[/]: {note}")
+            out.print(f"[yellow]{_('note')}[/]: {note}")
         if incident_id:
-            out.print(f"journaled in {incident_id}")
+            out.print(_("journaled in {id}", id=incident_id))
     sys.exit(0 if facts["ok"] else 1)
 
 

@@ -10,7 +10,7 @@ import time
 import click
 from rich.table import Table
 
-from orchestrator import ledger, procedure, settings
+from orchestrator import i18n, ledger, procedure, settings
 from orchestrator.cli import base
 from orchestrator.cli.base import err, handle_errors, main, out, progress
 from orchestrator.engine import Engine
@@ -33,7 +33,7 @@ class RichUI:
     def step(self, inc: Incident, action: Action) -> None:
         self._say(
             f"[bold]{inc.phase}[/] -> {action.kind}{' ' + action.event if action.event else ''}: "
-            f"{action.reason}"
+            f"{i18n.marked(action.reason)}"
         )
 
     def event(self, kind: str, host: str, task: str) -> None:
@@ -48,13 +48,13 @@ class RichUI:
                 mark = (
                     "[green]ok[/]"
                     if c["ok"]
-                    else f"[red]FAIL[/] {c.get('failed_check')}: {c.get('detail', '')}"
+                    else f"[red]{_('FAIL')}[/] {c.get('failed_check')}: {c.get('detail', '')}"
                 )
                 self._say(f"  {host:16} {mark}")
             admin = data["admin"]
             self._say(
                 f"  {_('admin machine'):16} "
-                + ("[green]ok[/]" if admin["ok"] else f"[red]FAIL[/] {admin.get('failed_check')}")
+                + ("[green]ok[/]" if admin["ok"] else f"[red]{_('FAIL')}[/] {admin.get('failed_check')}")
             )
         elif kind == "server_check":
             self._say(
@@ -240,7 +240,7 @@ def render_incident(inc: Incident, as_json: bool) -> None:
         render_failover(view["failover"])
     if inc.notices:
         out.print(_("users told: ") + ", ".join(inc.notices))
-    out.print(f"{_('now')}: {inc.reason}")
+    out.print(f"{_('now')}: {i18n.marked(inc.reason)}")
     if inc.phase == procedure.Phase.FAILOVER_PENDING:
         out.print(
             "[yellow]"
@@ -382,6 +382,12 @@ def incident_status(ctx: click.Context, incident_id: str | None, as_json: bool) 
 @click.option("--done", is_flag=True, help="Record that --unit finished (with --by and --count).")
 @click.option("--by", "by", help="Who entered them (default: you).")
 @click.option("--count", type=int, help="How many paper records were entered.")
+@click.option(
+    "--no-simrs-count",
+    "skip_count",
+    is_flag=True,
+    help="Do not ask the SIMRS how many visits of the range it holds (one read-only query).",
+)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 @handle_errors
@@ -392,10 +398,13 @@ def incident_backfill(
     done: bool,
     by: str | None,
     count: int | None,
+    skip_count: bool,
     as_json: bool,
 ) -> None:
     """The paper-mode ledger: per unit, when it worked on paper and which time range of records it
-    must type into the SIMRS; with --unit U --done, record that it finished (who, how many)."""
+    must type into the SIMRS; with --unit U --done, record that it finished (who, how many). Once
+    the SIMRS is back, it is asked how many visits (reg_periksa) of the range it holds: those
+    typed in afterwards, shown next to the units' own count."""
     engine = base.make_engine(ctx)
     chosen = _pick(engine, incident_id)
     inc = engine.incident(chosen)
@@ -409,10 +418,53 @@ def incident_backfill(
             chosen, "backfill_done", {"unit": unit, "by": by or settings.operator(), "count": count}
         )
         rows = ledger.ledger(inc, engine.journal.events(chosen), units)
+    span = None if skip_count else ledger.count_range(rows)
+    counted = count_in_simrs(engine, *span) if span else None
     if as_json:
-        click.echo(json.dumps({"incident": chosen, "units": [dataclasses.asdict(r) for r in rows]}, indent=2))
+        view = {
+            "incident": chosen,
+            "units": [dataclasses.asdict(r) for r in rows],
+            "simrs_count": dataclasses.asdict(counted) if counted else None,
+        }
+        click.echo(json.dumps(view, indent=2))
         return
     render_ledger(chosen, rows)
+    if counted:
+        render_simrs_count(counted, rows)
+
+
+def count_in_simrs(engine: Engine, start: float, end: float) -> ledger.SimrsCount:
+    """The SIMRS's own count of the range's visits: the admin machine's probe (admin_check.yml)
+    with the count as the application's query; read-only, bounded like every probe."""
+    res = engine.gateway.run(
+        "admin_check", extravars={"server_probe_app_query": ledger.count_query(start, end)}, timeout=120
+    )
+    found = ledger.simrs_count(res.data, start, end)
+    if found.count is None and not res.data:
+        return dataclasses.replace(found, detail=res.explanation or res.status)
+    return found
+
+
+def render_simrs_count(counted: ledger.SimrsCount, rows: list[ledger.UnitBackfill]) -> None:
+    span = f"{_clock(counted.range_from)} - {_clock(counted.range_to)}"
+    if counted.count is None:
+        out.print(
+            f"[yellow]{_('the SIMRS could not be asked for its own count')}[/] ({span}): {counted.detail}",
+            soft_wrap=True,
+        )
+        return
+    own = [r.done["count"] for r in rows if r.done and r.done.get("count") is not None]
+    out.print(
+        _(
+            "the SIMRS itself holds {count} visits ({table}) registered in {span}, typed in after it "
+            "was back; the units recorded {own}",
+            count=counted.count,
+            table=counted.table,
+            span=span,
+            own=sum(own) if own else "-",
+        ),
+        soft_wrap=True,
+    )
 
 
 def _clock(ts: float | None) -> str:

@@ -15,6 +15,7 @@ from rich.markup import escape
 from orchestrator import journal, settings
 from orchestrator.cli.base import err, handle_errors, main, out
 from orchestrator.errors import InputError
+from orchestrator.i18n import _
 
 
 def _when(ts: float | None) -> str:
@@ -58,34 +59,46 @@ def journal_check(as_json: bool) -> None:
         sys.exit(1 if damaged else 0)
     v = found.journal
     if not v.exists:
-        out.print(f"journal {escape(str(path))}: none yet (nothing journaled), nothing to check")
+        out.print(escape(_("journal {path}: none yet (nothing journaled), nothing to check", path=path)))
     elif v.sound:
         out.print(
-            f"journal {escape(str(path))}: [green]SOUND[/], {v.events} events (newest {_when(v.last_event)})"
+            f"{escape(_('journal {path}:', path=path))} [green]{_('SOUND')}[/], "
+            + _("{count} events (newest {when})", count=v.events, when=_when(v.last_event))
         )
     else:
-        out.print(f"journal {escape(str(path))}: [bold red]DAMAGED[/]")
+        out.print(f"{escape(_('journal {path}:', path=path))} [bold red]{_('DAMAGED')}[/]")
         for problem in v.problems[:10]:
             out.print(f"  - {escape(problem)}")
     folder = journal.copies_dir(path)
     if not found.copies:
-        out.print(f"copies: none in {escape(str(folder))} (one is taken each day a command runs)")
+        out.print(escape(_("copies: none in {folder} (one is taken each day a command runs)", folder=folder)))
     else:
-        out.print(f"copies in {escape(str(folder))} (newest first):")
+        out.print(escape(_("copies in {folder} (newest first):", folder=folder)))
         for c, cv in found.copies:
-            mark = "[green]ok[/]" if cv.sound else f"[red]DAMAGED[/] {escape('; '.join(cv.problems[:2]))}"
-            out.print(
-                f"  {c.path.name}  taken {_when(c.taken)}  {cv.events} events, "
-                f"up to {_when(cv.last_event)}  {mark}"
+            mark = (
+                "[green]ok[/]" if cv.sound else f"[red]{_('DAMAGED')}[/] {escape('; '.join(cv.problems[:2]))}"
             )
+            said = _(
+                "taken {taken}  {count} events, up to {until}",
+                taken=_when(c.taken),
+                count=cv.events,
+                until=_when(cv.last_event),
+            )
+            out.print(f"  {c.path.name}  {escape(said)}  {mark}")
     if damaged:
         if way_back:
-            out.print(
-                f"way back: `{escape(way_back)}` (the damaged file is kept aside; nothing after "
-                f"{_when(good.last_event if good else None)} is in the copy: check the hosts)"
+            said = _(
+                "way back: `{command}` (the damaged file is kept aside; nothing after {when} is in the "
+                "copy: check the hosts)",
+                command=way_back,
+                when=_when(good.last_event if good else None),
             )
+            out.print(escape(said))
         else:
-            out.print("[red]no good copy[/]: keep the damaged file, copy it off this machine, ask for help")
+            out.print(
+                f"[red]{_('no good copy')}[/]: "
+                + _("keep the damaged file, copy it off this machine, ask for help")
+            )
         sys.exit(1)
 
 
@@ -97,10 +110,14 @@ def journal_backup() -> None:
     path = settings.journal_path()
     copy = journal.take_copy(path)
     kept = journal.copies(path)
-    out.print(
-        f"copy taken: {escape(str(copy.path))} (events up to {_when(copy.last_event)}); "
-        f"{len(kept)} copies kept in {escape(str(journal.copies_dir(path)))}"
+    said = _(
+        "copy taken: {path} (events up to {when}); {count} copies kept in {folder}",
+        path=copy.path,
+        when=_when(copy.last_event),
+        count=len(kept),
+        folder=journal.copies_dir(path),
     )
+    out.print(escape(said))
 
 
 @journal_group.command("restore")
@@ -125,23 +142,34 @@ def journal_restore(source: str, yes: bool, force: bool) -> None:
     chosen = journal.resolve_copy(path, source)
     if not yes:
         if not sys.stdin.isatty():
-            raise InputError("not a terminal: confirm the restore with --yes; nothing was changed")
-        if not click.confirm(f"Set {path} aside and go back to {chosen}?", err=True):
-            raise InputError("not restored; nothing was changed")
+            raise InputError(_("not a terminal: confirm the restore with --yes; nothing was changed"))
+        if not click.confirm(_("Set {path} aside and go back to {copy}?", path=path, copy=chosen), err=True):
+            raise InputError(_("not restored; nothing was changed"))
     done = journal.restore(path, chosen, force=force)
-    out.print(
-        f"restored {escape(str(done.journal))} from {escape(str(done.copy.path))}: {done.events} events, "
-        f"up to {_when(done.copy.last_event)}"
+    said = _(
+        "restored {journal} from {copy}: {count} events, up to {when}",
+        journal=done.journal,
+        copy=done.copy.path,
+        count=done.events,
+        when=_when(done.copy.last_event),
     )
+    out.print(escape(said))
     for kept in done.aside:
-        out.print(f"kept aside: {escape(str(kept))}")
+        out.print(escape(_("kept aside: {path}", path=kept)))
     until = (
-        f" until {_when(done.damaged_changed)} (the damaged file's last change)"
+        _(" until {when} (the damaged file's last change)", when=_when(done.damaged_changed))
         if done.damaged_changed
         else ""
     )
     err.print(
-        f"[bold yellow]lost[/]: whatever was journaled after {_when(done.copy.last_event)}{until}; none "
-        "of it can be read from the damaged file. Check the hosts before acting: "
-        "`simrs incident status`, `simrs backup list`, `simrs maintain check` ask them now"
+        f"[bold yellow]{_('lost')}[/]: "
+        + escape(
+            _(
+                "whatever was journaled after {when}{until}; none of it can be read from the damaged "
+                "file. Check the hosts before acting: `simrs incident status`, `simrs backup list`, "
+                "`simrs maintain check` ask them now",
+                when=_when(done.copy.last_event),
+                until=until,
+            )
+        )
     )

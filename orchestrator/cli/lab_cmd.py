@@ -9,6 +9,7 @@ import click
 from rich.table import Table
 
 from orchestrator.cli.base import handle_errors, main, out, progress
+from orchestrator.i18n import _
 from orchestrator.lab import faults, images, lab, topology
 
 
@@ -68,7 +69,7 @@ def lab_up(clients: int, patients: int, connection: str, power: str, os_release:
         clients=clients, patients=patients, connection=connection, power=power, os=os_release
     )
     lab.up(spec, progress)
-    progress(f"lab up in {time.monotonic() - started:.0f} s")
+    progress(_("lab up in {seconds} s", seconds=f"{time.monotonic() - started:.0f}"))
     render_status(lab.status())
 
 
@@ -79,7 +80,7 @@ def lab_build(os_release: str) -> None:
     """Build the lab's images if they are missing (cached by a hash of their recipe)."""
     started = time.monotonic()
     ref = images.ensure_images(progress, os_release)
-    progress(f"{ref} ready ({time.monotonic() - started:.0f} s)")
+    progress(_("{image} ready ({seconds} s)", image=ref, seconds=f"{time.monotonic() - started:.0f}"))
 
 
 @lab_group.command("down")
@@ -87,7 +88,7 @@ def lab_build(os_release: str) -> None:
 def lab_down() -> None:
     """Remove every lab container, the network and the lab's disks."""
     lab.down(progress)
-    progress("lab is down")
+    progress(_("lab is down"))
 
 
 @lab_group.command("status")
@@ -103,29 +104,33 @@ def lab_status(as_json: bool) -> None:
 
 
 def render_status(data: dict) -> None:
-    table = Table(title=f"SIMRS lab hospital (Debian {data.get('os', 'bookworm')})")
-    for col in ("host", "role", "unit", "state", "addresses", "reaches SIMRS"):
+    table = Table(title=f"{_('SIMRS lab hospital')} (Debian {data.get('os', 'bookworm')})")
+    for col in (_("host"), _("role"), _("unit"), _("state"), _("addresses"), _("reaches SIMRS")):
         table.add_column(col)
     for h in data["hosts"]:
         reach = ""
         if h["role"] == "client":
             reach = (
-                f"[green]yes[/] (via {h['served_by']})"
+                f"[green]{_('yes')}[/] ({_('via {server}', server=h['served_by'])})"
                 if h["reaches_simrs"]
-                else f"[red]no[/] ({h['failed_check']})"
+                else f"[red]{_('no')}[/] ({h['failed_check']})"
             )
         state = h["state"] if h["state"] == "running" else f"[yellow]{h['state']}[/]"
         table.add_row(h["name"], h["role"], h["unit"] or "", state, " ".join(h["ips"]), reach)
     out.print(table)
-    owners = ", ".join(data["service_ip_owners"]) or "[red]nobody[/]"
-    out.print(f"service IP {data['service_ip']}: held by {owners}")
+    owners = ", ".join(data["service_ip_owners"]) or f"[red]{_('nobody')}[/]"
+    out.print(_("service IP {ip}: held by {owners}", ip=data["service_ip"], owners=owners))
     if data["faults"]:
-        out.print("active faults: " + ", ".join(data["faults"]))
+        out.print(_("active faults: {faults}", faults=", ".join(data["faults"])))
     wl = data.get("workload") or {}
     if wl.get("committed") is not None:
         out.print(
-            f"workload: {'running' if wl['running'] else 'stopped'}, "
-            f"{wl['committed']} visits committed, {wl['errors']} failed attempts"
+            _(
+                "workload: {state}, {committed} visits committed, {errors} failed attempts",
+                state=_("running") if wl["running"] else _("stopped"),
+                committed=wl["committed"],
+                errors=wl["errors"],
+            )
         )
 
 
@@ -143,7 +148,9 @@ def render_status(data: dict) -> None:
 def lab_break(fault: str, host: str | None, mode: str) -> None:
     """Break the lab: primary-off, db-crash, disk-full, client-net HOST, backup-corrupt."""
     record = faults.break_fault(fault, host, mode)
-    progress(f"broken: {record['fault']}" + (f" ({record['mode']})" if "mode" in record else ""))
+    progress(
+        _("broken: {fault}", fault=record["fault"]) + (f" ({record['mode']})" if "mode" in record else "")
+    )
 
 
 @lab_group.command("heal")
@@ -153,7 +160,7 @@ def lab_break(fault: str, host: str | None, mode: str) -> None:
 def lab_heal(fault: str | None, host: str | None) -> None:
     """Undo one fault (or, without arguments, every active fault)."""
     healed = faults.heal(fault, host)
-    progress("healed: " + (", ".join(healed) if healed else "nothing was broken"))
+    progress(_("healed: {faults}", faults=", ".join(healed) if healed else _("nothing was broken")))
 
 
 @lab_group.command("inbox")
@@ -174,11 +181,12 @@ def lab_inbox(as_json: bool) -> None:
         )
     for mail in data["email"]:
         out.print(
-            f"[bold]email[/]   {mail.get('received_at', '')} to {', '.join(mail.get('rcpt_tos', []))}: "
+            f"[bold]email[/]   {mail.get('received_at', '')} "
+            f"{_('to {rcpt}', rcpt=', '.join(mail.get('rcpt_tos', [])))}: "
             f"{mail.get('subject', '')}"
         )
     if not data["webhook"] and not data["email"]:
-        out.print("nothing received yet")
+        out.print(_("nothing received yet"))
 
 
 @lab_group.group("workload")
@@ -192,7 +200,7 @@ def workload_group() -> None:
 def workload_start(interval: float) -> None:
     """Start registering visits (pendaftaran-01), recording each committed one."""
     lab.workload_start(interval)
-    progress("workload started")
+    progress(_("workload started"))
 
 
 @workload_group.command("stop")
@@ -200,7 +208,7 @@ def workload_start(interval: float) -> None:
 def workload_stop() -> None:
     """Stop the workload (its record stays)."""
     lab.workload_stop()
-    progress("workload stopped")
+    progress(_("workload stopped"))
 
 
 @workload_group.command("status")
@@ -208,7 +216,7 @@ def workload_stop() -> None:
 @handle_errors
 def workload_status(as_json: bool) -> None:
     """How many visits the workload saw committed, and how many attempts failed."""
-    spec, _ = lab.current()
+    spec, _state = lab.current()
     data = lab.workload_summary(spec)
     click.echo(
         json.dumps(data, indent=2)

@@ -14,10 +14,11 @@ from rich.table import Table
 from orchestrator import ledger, maintenance, settings
 from orchestrator.cli import base
 from orchestrator.cli.base import handle_errors, main, out, progress
+from orchestrator.i18n import N_, _, marked
 from orchestrator.journal import Journal
 
 STATE_STYLE = {"due": "bold red", "unknown": "yellow", "soon": "yellow", "ok": "green"}
-STATE_WORD = {"due": "DUE", "unknown": "UNKNOWN", "soon": "soon", "ok": "ok"}
+STATE_WORD = {"due": N_("DUE"), "unknown": N_("UNKNOWN"), "soon": N_("soon"), "ok": "ok"}
 
 
 def _local_now() -> dt.datetime:
@@ -26,38 +27,46 @@ def _local_now() -> dt.datetime:
 
 # Tasks of maintain_check.yml and maintain_restart.yml that the operator sees begin.
 MILESTONES = {
-    "Check that Ansible reaches the server": "reading the servers",
-    "Refuse to restart a SIMRS that is not healthy now": "checking that the SIMRS is healthy now",
-    "Try the backup disk's lock": "checking that no backup is being written",
-    "Give the units the announced time to save their work": "announced; waiting the announced time",
-    "Shut the server down cleanly": "shutting the server down cleanly",
-    "Switch the server on and wait until it has booted": "switching it on, waiting for the boot",
-    "Start the SIMRS and wait until it is healthy": "starting the SIMRS",
-    "Publish the admin machine's verdict": "checked from the admin machine; now from every client PC",
+    "Check that Ansible reaches the server": N_("reading the servers"),
+    "Refuse to restart a SIMRS that is not healthy now": N_("checking that the SIMRS is healthy now"),
+    "Try the backup disk's lock": N_("checking that no backup is being written"),
+    "Give the units the announced time to save their work": N_("announced; waiting the announced time"),
+    "Shut the server down cleanly": N_("shutting the server down cleanly"),
+    "Switch the server on and wait until it has booted": N_("switching it on, waiting for the boot"),
+    "Start the SIMRS and wait until it is healthy": N_("starting the SIMRS"),
+    "Publish the admin machine's verdict": N_("checked from the admin machine; now from every client PC"),
 }
 
 
 def _progress(kind: str, host: str, task: str) -> None:
     if kind == "playbook_on_task_start" and task in MILESTONES:
-        progress(MILESTONES[task])
+        progress(marked(MILESTONES[task]))
     elif kind == "runner_on_unreachable":
-        progress(f"  [yellow]{escape(host)} does not answer[/] ({escape(task)})")
+        progress(f"  [yellow]{escape(_('{host} does not answer', host=host))}[/] ({escape(task)})")
     elif kind == "running":  # the gateway's heartbeat every 15 s
-        progress(f"[dim]  still running: {escape(task)}[/]")
+        progress(f"[dim]  {escape(_('still running: {task}', task=task))}[/]")
 
 
 def backfill_items(journal: Journal, units: dict[str, str], due_days: int) -> list[maintenance.Item]:
-    """Paper records not yet typed in (the paper-mode ledger), one item per unit and incident."""
+    """Paper records not yet typed in (the paper-mode ledger), one item per unit and incident. The
+    journal keeps the English; the table shows it in the operator's language (``marked``)."""
     incidents = {i: journal.events(i) for i in journal.incidents()}
     return [
         maintenance.Item(
             "backfill",
             "",
             "due" if b.due else "soon",
-            f"{b.incident}: {b.unit} has paper records not typed in, "
-            f"{b.days:g} days after the SIMRS came back",
-            f"type them in, then `simrs incident backfill {b.incident} --unit {b.unit} --done`"
-            + ("" if b.due else f" (due after {due_days} days)"),
+            N_("{id}: {unit} has paper records not typed in, {days} days after the SIMRS came back").format(
+                id=b.incident, unit=b.unit, days=f"{b.days:g}"
+            ),
+            (
+                N_("type them in, then `simrs incident backfill {id} --unit {unit} --done`")
+                if b.due
+                else N_(
+                    "type them in, then `simrs incident backfill {id} --unit {unit} --done` "
+                    "(due after {days} days)"
+                )
+            ).format(id=b.incident, unit=b.unit, days=due_days),
         )
         for b in ledger.open_backfills(incidents, units, time.time(), due_days)
     ]
@@ -95,26 +104,29 @@ def maintain_check(ctx: click.Context, notify: bool, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(facts, indent=2, sort_keys=True, default=str))
     else:
-        table = Table(title="SOP 5: preventive maintenance", show_lines=False)
-        for column in ("state", "what", "host", "detail", "to do"):
+        table = Table(title=_("SOP 5: preventive maintenance"), show_lines=False)
+        for column in (_("state"), _("what"), _("host"), _("detail"), _("to do")):
             table.add_column(column, overflow="fold")
         for item in items:
             table.add_row(
-                f"[{STATE_STYLE[item.state]}]{STATE_WORD[item.state]}[/]",
+                f"[{STATE_STYLE[item.state]}]{marked(STATE_WORD[item.state])}[/]",
                 item.key,
-                item.host or "(hospital)",
-                escape(item.detail),
-                escape(item.action),
+                item.host or _("(hospital)"),
+                escape(marked(item.detail)),
+                escape(marked(item.action)),
             )
         out.print(table)
         due = facts["due"]
-        out.print(f"{facts['id']}: {due} item(s) due" if due else f"{facts['id']}: [green]nothing is due[/]")
+        if due:
+            out.print(_("{id}: {count} item(s) due", id=facts["id"], count=due))
+        else:
+            out.print(f"{facts['id']}: [green]{_('nothing is due')}[/]")
         if "notified" in facts:
             told = facts["notified"]
             channels = ", ".join(
-                f"{n} {'ok' if c.get('ok') else 'FAILED'}" for n, c in told["channels"].items()
+                f"{n} {'ok' if c.get('ok') else _('FAILED')}" for n, c in told["channels"].items()
             )
-            out.print(f"IT team told: {channels or 'no webhook or e-mail channel'}")
+            out.print(_("IT team told: {channels}", channels=channels or _("no webhook or e-mail channel")))
     sys.exit(maintenance.check_exit_code(items))
 
 
@@ -139,8 +151,15 @@ def maintain_log(ctx: click.Context, what: str, hosts: tuple[str, ...], on: str 
         base.make_journal(gateway, raw), policy, what, list(hosts), day, today, note, settings.operator()
     )
     for event in events:
-        where = f" on {event.data['host']}" if event.data["host"] else ""
-        out.print(f"recorded: {what}{where}, done {event.data['on']} (by {escape(event.data['by'])})")
+        where = _(" on {host}", host=event.data["host"]) if event.data["host"] else ""
+        said = _(
+            "recorded: {what}{where}, done {on} (by {by})",
+            what=what,
+            where=where,
+            on=event.data["on"],
+            by=event.data["by"],
+        )
+        out.print(escape(said))
 
 
 @maintain_group.command("restart")
@@ -174,10 +193,13 @@ def maintain_restart(
     if if_due:
         up = maintenance.primary_up_seconds(gateway, policy)
         if not maintenance.restart_due(policy, up):
-            out.print(
-                f"not due: {policy.primary} has run {up / 86400:.1f} days (restart every "
-                f"{policy.restart_every_days} days); nothing was changed"
+            said = _(
+                "not due: {host} has run {days} days (restart every {every} days); nothing was changed",
+                host=policy.primary,
+                days=f"{up / 86400:.1f}",
+                every=policy.restart_every_days,
             )
+            out.print(escape(said))
             return
     restart_id, facts = maintenance.restart(
         journal,
@@ -192,13 +214,13 @@ def maintain_restart(
     if as_json:
         click.echo(json.dumps({"id": restart_id, **facts}, indent=2, sort_keys=True, default=str))
     else:
-        mark = "[green]ok[/]" if facts["ok"] else "[red]FAILED[/]"
+        mark = "[green]ok[/]" if facts["ok"] else f"[red]{_('FAILED')}[/]"
         out.print(f"{restart_id} {mark}: {escape(facts['detail'])}")
     if not facts["ok"] and facts["restarted"] and incident_on_failure:
         engine = base.make_engine(ctx)
         note = f"planned restart {restart_id} did not bring the SIMRS back: {facts['detail']}"
         incident_id = engine.open(engine.hospital.clients[0], note[:500])
-        progress(f"opened {incident_id}: the SOP runs from triage")
+        progress(_("opened {id}: the SOP runs from triage", id=incident_id))
         inc = engine.drive(incident_id)
         out.print(f"{incident_id}: {escape(inc.phase)}")
     sys.exit(maintenance.restart_exit_code(facts))

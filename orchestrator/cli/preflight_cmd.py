@@ -16,6 +16,7 @@ from orchestrator.ansible import InventoryError
 from orchestrator.cli import base
 from orchestrator.cli.base import handle_errors, main, out, progress
 from orchestrator.errors import SimrsError
+from orchestrator.i18n import _
 
 STYLE = {preflight.OK: "green", preflight.WARN: "yellow", preflight.SKIP: "dim", preflight.FAIL: "bold red"}
 TIMEOUT_S = 300
@@ -46,7 +47,7 @@ def _verdict(ctx: click.Context, quiet: bool) -> tuple[preflight.Verdict, dict[s
         times = str(exc)
     hospital = site.hospital
     if not quiet:
-        progress(f"asking {len(hospital.clients) + 2} hosts (read only, under --check)")
+        progress(_("asking {count} hosts (read only, under --check)", count=len(hospital.clients) + 2))
     result = gateway.run("preflight", check=True, timeout=TIMEOUT_S)
     findings = result.data  # simrs_preflight, the playbook's published findings
     rows = preflight.judge(findings, hospital.primary, hospital.standby, list(hospital.clients))
@@ -56,8 +57,8 @@ def _verdict(ctx: click.Context, quiet: bool) -> tuple[preflight.Verdict, dict[s
                 "run",
                 "-",
                 preflight.FAIL,
-                f"the check did not end: {result.explanation or result.status}",
-                "see the run's log (SIMRS_DEBUG=1)",
+                _("the check did not end: {why}", why=result.explanation or result.status),
+                _("see the run's log (SIMRS_DEBUG=1)"),
             )
         )
     hosts = len(site.groups.get("simrs_clients", [])) + 1 + (1 if hospital.standby else 0)
@@ -83,15 +84,16 @@ def preflight_cmd(ctx: click.Context, as_json: bool) -> None:
         click.echo(json.dumps({**verdict.as_dict(), "changed": changed}, indent=2))
         sys.exit(verdict.exit_code)
     table = Table(show_lines=False)
-    for column in ("check", "host", "status", "detail", "fix"):
+    for column in (_("check"), _("host"), _("status"), _("detail"), _("fix")):
         table.add_column(column, overflow="fold")
     for row in verdict.rows:
         style = STYLE.get(row.status, "")
         table.add_row(row.check, row.host, f"[{style}]{row.status}[/]", escape(row.detail), escape(row.fix))
     out.print(table)
     if verdict.ok:
-        out.print("[green]ready[/]: nothing to fix (nothing was changed on any host)")
+        out.print(f"[green]{_('ready')}[/]: " + _("nothing to fix (nothing was changed on any host)"))
     else:
         names = "; ".join(dict.fromkeys(r.fix or r.check for r in verdict.problems))
-        out.print(f"[bold red]not ready[/]: {len(verdict.problems)} to fix: {escape(names)}")
+        said = _("{count} to fix: {names}", count=len(verdict.problems), names=names)
+        out.print(f"[bold red]{_('not ready')}[/]: {escape(said)}")
     sys.exit(verdict.exit_code)

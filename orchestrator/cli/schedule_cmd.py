@@ -17,6 +17,7 @@ from orchestrator import schedule
 from orchestrator.cli import base
 from orchestrator.cli.base import handle_errors, main, out, progress
 from orchestrator.errors import SimrsError
+from orchestrator.i18n import _
 
 
 def inventory_settings(ctx: click.Context) -> tuple[Path, Any]:
@@ -35,7 +36,7 @@ def simrs_executable(given: Path | None) -> Path:
         return beside
     found = shutil.which("simrs")
     if not found:
-        raise SimrsError("cannot find the simrs executable: give its absolute path with --simrs PATH")
+        raise SimrsError(_("cannot find the simrs executable: give its absolute path with --simrs PATH"))
     return Path(found).absolute()
 
 
@@ -114,8 +115,11 @@ def schedule_install(
     simrs = simrs_executable(simrs_path)
     if ctx.obj.get("ask_vault_pass"):
         raise SimrsError(
-            "scheduled jobs cannot be asked for the vault password: give a root-only file with "
-            "--vault-password-file FILE (it reaches the jobs as a systemd credential, or by its path in cron)"
+            _(
+                "scheduled jobs cannot be asked for the vault password: give a root-only file with "
+                "--vault-password-file FILE (it reaches the jobs as a systemd credential, "
+                "or by its path in cron)"
+            )
         )
     vault = ctx.obj.get("vault_password_file")
     vault = Path(vault).absolute() if vault else None
@@ -128,35 +132,43 @@ def schedule_install(
     manage = manages_systemd(kind, folder)
     if dry_run:
         for name, text in change.write.items():
-            out.print(f"[bold]would write {escape(str(folder / name))}[/]")
+            out.print(f"[bold]{escape(_('would write {path}', path=folder / name))}[/]")
             out.print(escape(text), highlight=False)
         for name in change.remove:
-            out.print(f"[bold]would remove {escape(str(folder / name))}[/]")
+            out.print(f"[bold]{escape(_('would remove {path}', path=folder / name))}[/]")
         if not change.changes:
-            out.print(f"nothing to change in {escape(str(folder))}")
+            out.print(escape(_("nothing to change in {folder}", folder=folder)))
         return
     if manage and change.remove:
         schedule.Systemctl().disable(_timers(change.remove))
     schedule.apply(folder, change)
     for name in change.write:
-        progress(f"wrote {folder / name}")
+        progress(escape(_("wrote {path}", path=folder / name)))
     for name in change.remove:
-        progress(f"removed {folder / name}")
+        progress(escape(_("removed {path}", path=folder / name)))
     if manage:
         systemctl = schedule.Systemctl()
         systemctl.reload()
         systemctl.enable(_timers(list(files)))
-        progress(f"enabled and started {', '.join(_timers(list(files)))}")
+        progress(_("enabled and started {timers}", timers=", ".join(_timers(list(files)))))
     elif kind == "systemd":
-        progress(
-            f"{folder} is not this machine's running systemd: run `systemctl daemon-reload` and "
-            "`systemctl enable --now simrs-*.timer` where these files are used"
+        said = _(
+            "{folder} is not this machine's running systemd: run `systemctl daemon-reload` and "
+            "`systemctl enable --now simrs-*.timer` where these files are used",
+            folder=folder,
         )
-    out.print(
-        f"{len(times)} scheduled job(s) ({', '.join(times) or 'none'}) in {escape(str(folder))}; "
-        f"{len(change.write)} file(s) written, {len(change.remove)} removed, "
-        f"{len(change.unchanged)} unchanged"
+        progress(escape(said))
+    said = _(
+        "{count} scheduled job(s) ({jobs}) in {folder}; {written} file(s) written, {removed} removed, "
+        "{unchanged} unchanged",
+        count=len(times),
+        jobs=", ".join(times) or _("none"),
+        folder=folder,
+        written=len(change.write),
+        removed=len(change.remove),
+        unchanged=len(change.unchanged),
     )
+    out.print(escape(said))
 
 
 @schedule_group.command("remove")
@@ -170,11 +182,11 @@ def schedule_remove(kind: str, unit_dir: Path | None, dry_run: bool) -> None:
     folder = unit_dir_for(kind, unit_dir)
     change = schedule.plan({}, schedule.installed(folder))
     if not change.remove:
-        out.print(f"no scheduled SIMRS jobs in {escape(str(folder))}")
+        out.print(escape(_("no scheduled SIMRS jobs in {folder}", folder=folder)))
         return
     if dry_run:
         for name in change.remove:
-            out.print(f"would remove {escape(str(folder / name))}")
+            out.print(escape(_("would remove {path}", path=folder / name)))
         return
     manage = manages_systemd(kind, folder)
     if manage:
@@ -182,7 +194,13 @@ def schedule_remove(kind: str, unit_dir: Path | None, dry_run: bool) -> None:
     schedule.apply(folder, change)
     if manage:
         schedule.Systemctl().reload()
-    out.print(f"removed {len(change.remove)} file(s) from {escape(str(folder))}: {', '.join(change.remove)}")
+    said = _(
+        "removed {count} file(s) from {folder}: {files}",
+        count=len(change.remove),
+        folder=folder,
+        files=", ".join(change.remove),
+    )
+    out.print(escape(said))
 
 
 def _rows(kind: str, folder: Path, files: dict[str, str]) -> list[dict[str, str]]:
@@ -226,10 +244,14 @@ def schedule_show(kind: str, unit_dir: Path | None, as_json: bool) -> None:
         click.echo(json.dumps({"kind": kind, "unit_dir": str(folder), "jobs": rows}, indent=2))
         return
     if not rows:
-        out.print(f"no scheduled SIMRS jobs in {escape(str(folder))} (`simrs schedule install` adds them)")
+        out.print(
+            escape(
+                _("no scheduled SIMRS jobs in {folder} (`simrs schedule install` adds them)", folder=folder)
+            )
+        )
         return
     table = Table(title=f"{kind}: {folder}", title_justify="left")
-    for column in ("job", "when", "next run", "command"):
+    for column in (_("job"), _("when"), _("next run"), _("command")):
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(*(escape(row[k]) for k in ("job", "when", "next", "command")))

@@ -82,6 +82,48 @@ def check_rpo_against_the_desk_record(
     last_t = next(r["t"] for r in record if r["no_rawat"] == last)
     assert abs((view["opened_at"] - last_t) - fo["rpo_seconds"]) <= 2.5
     assert fo["rpo_seconds"] >= outage_at - last_t - 2.5
+    # Then the desk types the lost visits back in, and the ledger shows the SIMRS's own count.
+    check_the_simrs_counts_the_paper_records_typed_in(view["id"], outage_at)
+
+
+def check_the_simrs_counts_the_paper_records_typed_in(incident: str, outage_at: float) -> None:
+    """Issue 14.1's last sentence: the ledger shows the SIMRS's own count of the range's visits typed
+    in afterwards. The desk types in, on the standby, the visits the outage lost (the desk's own
+    record has them) and three registered on paper; the count comes from a real query on the
+    serving database (admin_check.yml through the service IP). The workload's own visits that the
+    standby took before it was verified are in the range too: counted from the desk's record."""
+    rc, before, err = simrs_json("incident", "backfill", incident)
+    assert rc == 0, err
+    assert before["units"], "no unit was sent to paper"
+    start, end = before["units"][0]["range_from"], before["units"][0]["range_to"]
+    assert before["simrs_count"]["count"] is not None, before["simrs_count"]
+    record = workload_record()
+    lost = [r["t"] for r in record if r.get("server") == "simrs-primary" and start + 1.5 < r["t"] < outage_at]
+    paper = [outage_at + (end - outage_at) * k / 4 for k in (1, 2, 3)]
+    typed = [int(t) for t in lost + paper if start + 1.5 < t < end - 1.5]
+    assert len(typed) >= 3
+    rows = ",".join(
+        f"('9{i:02d}', CONCAT(DATE_FORMAT(FROM_UNIXTIME({t}), '%Y/%m/%d/'), '9{i:05d}'),"
+        f" DATE(FROM_UNIXTIME({t})), TIME(FROM_UNIXTIME({t})), 'D0001', @rm, 'U0001', '-', 15000,"
+        " 'Sudah', 'Lama', 'Ralan', 'UMU', 'Sudah Bayar')"
+        for i, t in enumerate(typed)
+    )
+    sql = f"SET @rm = (SELECT MIN(no_rkm_medis) FROM pasien); INSERT INTO reg_periksa VALUES {rows};"  # noqa: S608
+    podman.run("exec", "simrs-standby", "mariadb", "sik", "-e", sql)
+    rc, after, err = simrs_json("incident", "backfill", incident)
+    assert rc == 0, err
+    counted = after["simrs_count"]
+    assert counted["table"] == "reg_periksa"
+    assert counted["served_by"] == "simrs-standby"
+    # The standby's own visits before it was verified, within a second of the range's ends (jam_reg
+    # holds whole seconds): between the strict and the loose count.
+    live = [r["t"] for r in record if r.get("server") == "simrs-standby"]
+    strict = sum(1 for t in live if start + 1 < t <= end - 1)
+    loose = sum(1 for t in live if start - 1 < t <= end + 1)
+    assert counted["count"] - before["simrs_count"]["count"] == len(typed), (counted, before)
+    assert len(typed) + strict <= counted["count"] <= len(typed) + loose, (counted, strict, loose)
+    res = simrs("incident", "backfill", incident)
+    assert f"the SIMRS itself holds {counted['count']} visits (reg_periksa)" in res.stdout
 
 
 def check_the_old_primary_comes_back_without_the_ip(home: Path, incident: str) -> None:

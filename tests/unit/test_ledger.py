@@ -3,6 +3,7 @@ paper, when, which records it must type in, and who closed it; refusals write no
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -26,6 +27,19 @@ from tests.unit.test_engine import (
 UNITS = {"kasir-01": "kasir", "pendaftaran-01": "pendaftaran", "farmasi-01": "farmasi"}
 HOSPITAL = Hospital(CLIENTS, "simrs-primary", "simrs-standby", 10, "approve", prestage=False, units=UNITS)
 ANCHOR = "2026-11-26T02:00:00Z"
+# admin_check.yml's published view with the count as the application's query (server_probe's
+# admin view: the query's row under db, its check under checks.db_query).
+COUNTED = result(
+    "admin_check",
+    {
+        "localhost": {
+            "healthy": True,
+            "served_by": "simrs-primary",
+            "checks": {"db_query": {"ok": True, "detail": "entered_later=7"}},
+            "db": {"entered_later": 7},
+        }
+    },
+)
 
 
 def repaired(tmp_path):
@@ -36,6 +50,7 @@ def repaired(tmp_path):
         Journal(tmp_path / "j.sqlite"), FakeGateway(script), HOSPITAL, now=clock.now, sleep=clock.sleep
     )
     incident_id = engine.open("kasir-01")
+    engine.gateway.script["admin_check"] = [COUNTED]  # `incident backfill` asks the SIMRS its count
     return engine, engine.drive(incident_id)
 
 
@@ -151,3 +166,68 @@ def test_the_report_lists_each_units_backfill(wired):
     assert "PENGINPUTAN ULANG DATA DARI FORMULIR KERTAS" in html
     assert "Ani" in html
     assert "(12)" in html
+
+
+def test_the_simrs_count_query_counts_the_ranges_visits_by_registration_time():
+    q = ledger.count_query(1_795_658_400.4, 1_795_659_000.2)
+    assert q.startswith("SELECT COUNT(*) AS entered_later FROM reg_periksa WHERE ")
+    # (start, end]: the range's start is already in the restored data; whole seconds (jam_reg).
+    assert "TIMESTAMP(tgl_registrasi, jam_reg) > FROM_UNIXTIME(1795658400)" in q
+    assert "TIMESTAMP(tgl_registrasi, jam_reg) <= FROM_UNIXTIME(1795659001)" in q
+    assert "tgl_registrasi BETWEEN DATE(FROM_UNIXTIME(1795658400)) AND DATE(FROM_UNIXTIME(1795659001))" in q
+    with pytest.raises(ValueError, match="ends before it starts"):
+        ledger.count_query(10, 5)
+
+
+def test_the_simrs_count_is_read_from_the_probes_view_or_says_why_not():
+    ok = ledger.simrs_count(COUNTED.data, 1.0, 2.0)
+    assert (ok.count, ok.served_by, ok.table) == (7, "simrs-primary", "reg_periksa")
+    refused = {
+        "localhost": {
+            "checks": {"db_query": {"ok": False, "detail": "(1045, \"Access denied for user 'simrs'\")"}},
+            "db": {},
+        }
+    }
+    no = ledger.simrs_count(refused, 1.0, 2.0)
+    assert no.count is None
+    assert "Access denied" in no.detail
+    assert ledger.simrs_count({}, 1.0, 2.0).detail == "the probe published no answer"
+    garbled = {"localhost": {"checks": {"db_query": {"ok": True}}, "db": {"entered_later": "x"}}}
+    assert ledger.simrs_count(garbled, 1.0, 2.0).count is None
+
+
+def test_the_count_range_waits_for_the_simrs_to_be_back(tmp_path):
+    engine, inc = repaired(tmp_path)
+    rows = ledger.ledger(inc, engine.journal.events(inc.id), UNITS)
+    assert ledger.count_range(rows) == (inc.opened_at, inc.verified_at)
+    still_on_paper = [dataclasses.replace(r, paper_to=None) for r in rows]
+    assert ledger.count_range(still_on_paper) is None
+    assert ledger.count_range([]) is None
+
+
+def test_backfill_shows_the_simrs_count_next_to_the_units_own(wired):
+    engine, inc = wired
+    runner = CliRunner()
+    res = runner.invoke(
+        cli.main, ["incident", "backfill", inc.id, "--unit", "kasir", "--done", "--count", "5"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "the SIMRS itself holds 7 visits (reg_periksa)" in res.stdout
+    assert "the units recorded 5" in res.stdout
+    query = engine.gateway.calls[-1]
+    assert query[0] == "admin_check"
+    sent = query[1]["extravars"]["server_probe_app_query"]
+    assert sent == ledger.count_query(inc.opened_at, inc.verified_at)
+    view = json.loads(runner.invoke(cli.main, ["incident", "backfill", inc.id, "--json"]).stdout)
+    assert view["simrs_count"]["count"] == 7
+    assert view["simrs_count"]["range_from"] == inc.opened_at
+    calls = len(engine.gateway.calls)
+    view = json.loads(
+        runner.invoke(cli.main, ["incident", "backfill", inc.id, "--json", "--no-simrs-count"]).stdout
+    )
+    assert view["simrs_count"] is None
+    assert len(engine.gateway.calls) == calls  # not asked
+    engine.gateway.script["admin_check"] = [result("admin_check", {}, status="failed")]
+    res = runner.invoke(cli.main, ["incident", "backfill", inc.id])
+    assert res.exit_code == 0  # the ledger stands without the SIMRS's count
+    assert "the SIMRS could not be asked for its own count" in res.stdout
