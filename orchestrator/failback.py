@@ -351,9 +351,11 @@ class Failback:
         pr = result.data.get(h.primary) or {}
         admin = result.data.get("localhost") or {}
         verify = admin.get("verify") or {}
+        pcs = {c: (result.data.get(c) or {}).get("verify") or {} for c in h.clients}
+        pcs_ok = all(v.get("ok") for v in pcs.values())
         freeze = sb.get("freeze") or {}
         cmp = comparison(sb.get("tables") or {})
-        ok = result.ok and bool(sb.get("same")) and bool(verify.get("ok"))
+        ok = result.ok and bool(sb.get("same")) and bool(verify.get("ok")) and pcs_ok
         frozen_at = freeze.get("at")
         served_at = pr.get("served_at")
         return {
@@ -376,6 +378,7 @@ class Failback:
             else None,
             "comparison": cmp,
             "served_by": verify.get("served_by"),
+            "pcs": {c: {"ok": bool(v.get("ok")), "served_by": v.get("served_by")} for c, v in pcs.items()},
         }
 
     def _failback_unseed(self, inc: Incident) -> dict[str, Any]:

@@ -233,6 +233,7 @@ def status(p: dict[str, Any]) -> dict[str, Any]:
         "hostname": row[4],
         "at": float(row[5]),
         "replica": replica_status(),
+        "detail": f"server_id {row[0]}, GTID {row[1] or '-'}, read_only {row[3]}",
     }
     db = p["databases"][0]
     newest = sql(

@@ -9,7 +9,7 @@ import pytest
 from orchestrator import procedure, report
 from orchestrator.errors import InputError
 from orchestrator.failback import FAILBACK_STEPS, comparison
-from tests.unit.test_engine import NOTIFY_OK, make, result, step_data
+from tests.unit.test_engine import CLIENTS, NOTIFY_OK, make, result, step_data
 
 VISIT = {"no_rawat": "2026/12/03/000040", "tgl_registrasi": "2026-12-03", "jam_reg": "10:00:00"}
 TABLES = {"sik.pasien": {"rows": 500, "checksum": "11"}, "sik.reg_periksa": {"rows": 80, "checksum": "22"}}
@@ -74,6 +74,10 @@ def cutover(same=True) -> object:
             "simrs-standby": standby,
             "simrs-primary": {"ip_takeover": {"present_after": True}, "served_at": 1009.5},
             "localhost": {"verify": {"ok": True, "served_by": "simrs-primary"}, "verified_at": 1014.0},
+            **{
+                c: {"verify": {"ok": True, "served_by": "simrs-primary"}, "verified_at": 1013.0}
+                for c in CLIENTS
+            },
         },
     )
 
