@@ -83,7 +83,7 @@ class Failback:
         dry_run: bool = False,
         discard_primary_data: bool = False,
     ) -> tuple[dict[str, Any], str]:
-        inc = self.serving_incident()
+        inc = self.serving_incident() or self._unfinished_failback()
         if inc is None:
             raise InputError("no failover to undo: by the journal, the main server serves the SIMRS")
         if inc.active:
@@ -94,6 +94,8 @@ class Failback:
             return self._failback_ip_only(inc, by), inc.id
         done = self.failback_done(inc.id)
         started = self.failback_started(inc.id)
+        if "cutover" in done:  # the IP is back on the primary: only the last steps are left
+            return self._failback_after_cutover(inc, done, by, dry_run), inc.id
         look = self._failback_look(inc, done, compare=dry_run)
         if dry_run:
             return self._failback_plan(inc, look, done, discard_primary_data), inc.id
@@ -124,6 +126,18 @@ class Failback:
             self.journal.append(inc.id, "failback", summary, ts=self.now())
         return summary, inc.id
 
+    def _failback_after_cutover(
+        self, inc: Incident, done: set[str], by: str, dry_run: bool
+    ) -> dict[str, Any]:
+        if dry_run:
+            left = [s for s in FAILBACK_STEPS if s not in done]
+            return {"incident": inc.id, "ready": True, "refusal": None, "done": sorted(done), "steps": left}
+        with self.journal.lock(inc.id, "failing back"):
+            ok = self._failback_steps(inc, done)
+            summary = self._failback_summary(inc.id, ok, by)
+            self.journal.append(inc.id, "failback", summary, ts=self.now())
+        return summary
+
     def _failback_steps(self, inc: Incident, done: set[str]) -> bool:
         """Each step not yet done, journaled before (action_started) and after (failback_step)."""
         for step in FAILBACK_STEPS:
@@ -142,6 +156,23 @@ class Failback:
         return True
 
     # -- the journal --
+
+    def _unfinished_failback(self) -> Incident | None:
+        """The current incident when its failback moved the service IP back (the cutover) but did
+        not end: its last steps (unseed, standby_cold, notify) are still to do."""
+        inc = incidents.current_incident(self.journal)
+        if inc is None or not inc.failed_back:
+            return None
+        events = self.journal.events(inc.id)
+        ends = [e for e in events if e.kind == "failback"]
+        cut = [e for e in events if e.kind == "failback_step" and e.data.get("step") == "cutover"]
+        if (
+            cut
+            and cut[-1].data.get("ok")
+            and not (ends and ends[-1].seq > cut[-1].seq and ends[-1].data.get("ok"))
+        ):
+            return inc
+        return None
 
     def failback_events(self, incident_id: str) -> list[Any]:
         """The events of the current failback (after the last failback that did not finish or
@@ -337,7 +368,7 @@ class Failback:
         return {"ok": facts["sent"], "detail": f"{event}: sent={facts['sent']}", **facts}
 
     def _failback_announce(self, inc: Incident) -> dict[str, Any]:
-        return self._failback_notice(inc, "failback_freeze", self.now() + 60)
+        return self._failback_notice(inc, "failback_freeze", self.now())
 
     def _failback_cutover(self, inc: Incident) -> dict[str, Any]:
         h = self.hospital
@@ -384,10 +415,8 @@ class Failback:
     def _failback_unseed(self, inc: Incident) -> dict[str, Any]:
         result = self.gateway.run("failback_finish", timeout=300, progress=self.ui.event)
         rep = (result.data.get(self.hospital.primary) or {}).get("replication") or {}
-        return {
-            "ok": result.ok and bool(rep.get("ok")),
-            "detail": str(rep.get("detail") or self._failed(result))[:300],
-        }
+        # The primary's replication removed is what counts; the standby's account goes when it answers.
+        return {"ok": bool(rep.get("ok")), "detail": str(rep.get("detail") or self._failed(result))[:300]}
 
     def _failback_standby_cold(self, inc: Incident) -> dict[str, Any]:
         result = self.gateway.run("standby_cold", timeout=600, progress=self.ui.event)

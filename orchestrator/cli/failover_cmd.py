@@ -194,6 +194,9 @@ def render_comparison(cmp: dict) -> None:
 
 
 def render_failback_plan(plan: dict) -> None:
+    if "seed" not in plan:  # the service IP is back on the primary already
+        out.print(f"[bold]failback[/]: the cutover is done; left: {', '.join(plan['steps']) or 'nothing'}")
+        return
     out.print(f"[bold]failback plan[/]: {plan['standby']} -> {plan['primary']} (incident {plan['incident']})")
     seed = plan["seed"]
     if seed["done"]:

@@ -216,3 +216,31 @@ def test_comparison_names_what_differs():
     assert cmp["differ"] == [
         {"table": "sik.reg_periksa", "standby": TABLES["sik.reg_periksa"], "primary": None}
     ]
+
+
+def test_after_the_cutover_the_primary_owns_the_ip_and_a_rerun_only_finishes(tmp_path):
+    broken = result("failback_finish", {}, status="failed")
+    engine, gw, incident_id = on_standby(
+        tmp_path,
+        failback_status=[look()],
+        failback_seed=[SEED],
+        failback_cutover=[cutover()],
+        failback_finish=[broken, FINISH],
+        standby_cold=[COLD],
+    )
+    facts, _ = engine.failback("ops")
+    assert not facts["ok"]
+    assert "stopped at unseed" in facts["detail"]
+    assert engine.serving_incident() is None  # the guard's owner is the primary again
+    gw.calls.clear()
+    facts, where = engine.failback("ops")
+    assert where == incident_id
+    assert facts["ok"], facts
+    assert [c[0] for c in gw.calls] == [
+        "failback_finish",
+        "standby_cold",
+        "notify",
+    ]  # no look, no second cutover
+    assert facts["freeze_seconds"] == 9.5
+    with pytest.raises(InputError, match="no failover to undo"):
+        engine.failback("ops")
