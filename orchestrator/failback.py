@@ -56,9 +56,9 @@ def restored_anchor(inc: Incident) -> str | None:
     """The newest visit the failover restored onto the standby, as YYYY-MM-DD HH:MM:SS: a visit on
     the primary after it was never on the standby (the seed would overwrite it)."""
     last = inc.restored.get("last_visit") or {}
-    day, clock = str(last.get("tgl_registrasi") or ""), str(last.get("jam_reg") or "")
-    if len(day) == 10 and len(clock) == 8:
-        return f"{day} {clock}"
+    day, clock = str(last.get("tgl_registrasi") or ""), str(last.get("jam_reg") or "").split(":")
+    if len(day) == 10 and len(clock) == 3 and all(p.isdigit() for p in clock):
+        return f"{day} {int(clock[0]):02d}:{clock[1]}:{clock[2][:2]}"  # a TIME may come as 9:05:03
     return None
 
 

@@ -244,3 +244,14 @@ def test_after_the_cutover_the_primary_owns_the_ip_and_a_rerun_only_finishes(tmp
     assert facts["freeze_seconds"] == 9.5
     with pytest.raises(InputError, match="no failover to undo"):
         engine.failback("ops")
+
+
+def test_the_restored_visit_is_the_anchor_whatever_the_hour_looks_like():
+    from dataclasses import replace  # noqa: PLC0415
+
+    from orchestrator.failback import restored_anchor  # noqa: PLC0415
+
+    inc = procedure.Incident(id="INC-1")
+    assert restored_anchor(inc) is None
+    facts = {"restore": {"hosts": {"simrs-standby": {"last_visit": {**VISIT, "jam_reg": "9:05:03"}}}}}
+    assert restored_anchor(replace(inc, failover_facts=facts)) == "2026-12-03 09:05:03"
