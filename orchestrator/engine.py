@@ -25,6 +25,7 @@ from orchestrator.contract import (
     notice_facts,
     prestage_facts,
 )
+from orchestrator.failback import Failback
 from orchestrator.i18n import N_
 from orchestrator.inventory import Hospital
 from orchestrator.journal import DRILL_LOCK, Journal
@@ -64,7 +65,7 @@ class QuietUI:
 # ---- the engine ------------------------------------------------------------------------------
 
 
-class Engine(OperatorWord, ServiceIpOwner):
+class Engine(OperatorWord, ServiceIpOwner, Failback):
     def __init__(
         self,
         journal: Journal,

@@ -1,18 +1,17 @@
-"""Who owns the service IP: the failover's dry run, the guard (never two owners), the failback to
-the repaired primary, and reading the servers after a stop (who holds the address, is the standby on).
+"""Who owns the service IP: the failover's dry run, the guard (never two owners), and reading the
+servers after a stop (who holds the address, is the standby on). The failback: orchestrator/failback.py.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-import time
 from collections.abc import Callable
 from typing import Any
 
 from orchestrator import backups, incidents, interrupt, service_ip
 from orchestrator.ansible import Gateway, PlayResult
-from orchestrator.contract import ConfigError, failback_facts, guard_facts
+from orchestrator.contract import ConfigError, guard_facts
 from orchestrator.errors import InputError, InventoryError, JournalError, SimrsError
 from orchestrator.inventory import Hospital
 from orchestrator.journal import Journal
@@ -148,30 +147,6 @@ class ServiceIpOwner:
                 return facts, None
             self.journal.append(current.id, "ip_guard", facts, ts=self.now())
             return facts, current.id
-
-    def failback(self, by: str, data_synced: bool) -> tuple[dict[str, Any], str]:
-        """Back to the repaired primary (playbooks/failback.yml): the standby stops the SIMRS and
-        gives up the service IP, the primary takes it (duplicate check first) and starts the
-        SIMRS, verified from the admin machine. It moves no data: a person confirms that what was
-        entered on the standby is on the primary. Journaled in the failover's incident."""
-        inc = self.serving_incident()
-        if inc is None:
-            raise InputError("no failover to undo: by the journal, the main server serves the SIMRS")
-        if inc.active:
-            raise InputError(f"incident {inc.id} is still {inc.phase}: let its failover finish first")
-        if not data_synced:
-            raise InputError(
-                "failback moves no data: what the units entered on the standby since the failover "
-                f"({time.strftime('%H:%M', time.localtime(inc.verified_at or inc.opened_at))}) must be on "
-                "the main server first (e.g. `simrs backup run` on the standby, restored on the primary); "
-                "then confirm with --data-synced"
-            )
-        with self.journal.lock(inc.id, "failing back"):
-            self.journal.append(inc.id, "action_started", {"action": "failback", "by": by}, ts=self.now())
-            result = self._run("failback", extravars={"failback_data_synced": True}, timeout=1200)
-            facts = failback_facts(result, self.hospital)
-            self.journal.append(inc.id, "failback", {"by": by, **facts}, ts=self.now())
-        return facts, inc.id
 
     def _standby_words(self, state: dict[str, Any]) -> str:
         mine = state.get(self.hospital.standby or "") or {}

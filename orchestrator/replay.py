@@ -358,6 +358,10 @@ def apply(inc: Incident, kind: str, data: dict[str, Any], ts: float) -> Incident
         return replace(inc, primary_confirmed_off=data.get("by", "?"))
     if kind == "failback":
         return replace(inc, failed_back=bool(data.get("ok")) or inc.failed_back)
+    if kind == "failback_step" and data.get("step") == "cutover" and data.get("ok"):
+        # The service IP is the primary's from here on (the guard's owner), even before the
+        # failback's last steps end (`simrs failback` again finishes them).
+        return replace(inc, failed_back=True)
     if kind == "on_standby":
         return replace(
             inc, phase=Phase.RUNNING_ON_STANDBY, reason=data.get("reason", "running on the standby")

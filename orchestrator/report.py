@@ -192,8 +192,14 @@ def describe_failover(ev: Event, lang: str) -> str | None:  # noqa: PLR0911
         if d.get("ok"):
             return (
                 f"back on the main server (failback by {d.get('by')})"
+                + (f": write freeze {d.get('freeze_seconds')} s, tables equal" if d.get("with_data") else "")
                 if en
                 else f"kembali ke server utama (failback oleh {d.get('by')})"
+                + (
+                    f": jeda penyimpanan {d.get('freeze_seconds')} detik, tabel sama"
+                    if d.get("with_data")
+                    else ""
+                )
             )
         return (
             f"failback by {d.get('by')} did not finish: {d.get('detail')}"
@@ -327,7 +333,31 @@ def context(
         "measures": measures,
         "timeline": timeline,
         "failover": failover_summary(events, inc, lang),
+        "failback": failback_summary(events),
         "backfill": backfill_rows(inc, events, units, lang),
+    }
+
+
+def failback_summary(events: list[Event]) -> dict[str, Any] | None:
+    """The last failback that moved the data (issue 13): who, the write freeze, the comparison,
+    when the hospital was back on the main server, each step's time. None without one."""
+    done = [e for e in events if e.kind == "failback" and e.data.get("with_data")]
+    if not done:
+        return None
+    d = done[-1].data
+    cmp = d.get("comparison") or {}
+    back = d.get("back_on_main_at")
+    return {
+        "by": d.get("by") or "-",
+        "ok": bool(d.get("ok")),
+        "detail": d.get("detail") or "",
+        "freeze": f"{d['freeze_seconds']} s" if d.get("freeze_seconds") is not None else "-",
+        "tables": cmp.get("tables", 0),
+        "rows": cmp.get("rows", 0),
+        "same": bool(cmp.get("same")),
+        "differ": [x.get("table") for x in cmp.get("differ") or []],
+        "back_at": _stamp(float(back)) if back else "-",
+        "steps": [(s.get("step"), s.get("seconds"), bool(s.get("ok"))) for s in d.get("steps") or []],
     }
 
 

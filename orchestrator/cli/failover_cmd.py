@@ -138,22 +138,94 @@ def guard(ctx: click.Context, owner: str | None, as_json: bool) -> None:
 
 @main.command("failback")
 @click.option(
+    "--dry-run", is_flag=True, help="Print the plan (seed, lag, freeze, what is compared); change nothing."
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripted use).")
+@click.option(
+    "--discard-primary-data",
+    is_flag=True,
+    help="Go on although the main server holds visits the standby never had (they are overwritten).",
+)
+@click.option(
     "--data-synced",
     is_flag=True,
-    help="You confirm that what the units entered on the standby since the failover is on the main server.",
+    help="The old path: move only the service and its IP; you confirm you copied the standby's data by hand.",
 )
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 @handle_errors
-def failback(ctx: click.Context, data_synced: bool, as_json: bool) -> None:
-    """Back to the repaired main server after a failover: the standby stops the SIMRS and gives up
-    the service IP, the main server takes it (duplicate check first), starts and is verified.
-    Moves no data (confirm with --data-synced); journaled in the failover's incident."""
+def failback(
+    ctx: click.Context, dry_run: bool, yes: bool, discard_primary_data: bool, data_synced: bool, as_json: bool
+) -> None:
+    """Back to the repaired main server after a failover, with nothing lost: the main server is
+    seeded from the standby while the standby serves and replicates from it; then, in a short write
+    freeze, it catches up, both are compared table by table and the service IP moves; the standby
+    returns to cold. Journaled step by step in the failover's incident; run again to resume."""
     engine = base.make_engine(ctx)
-    facts, incident_id = engine.failback(settings.operator(), data_synced)
+    if not (dry_run or yes or data_synced):
+        if not sys.stdin.isatty():
+            raise InputError("not a terminal: confirm the failback with --yes (or look first with --dry-run)")
+        click.confirm(
+            f"Seed {engine.hospital.primary} from {engine.hospital.standby} and move the SIMRS back to it?",
+            abort=True,
+            err=True,
+        )
+    facts, incident_id = engine.failback(
+        settings.operator(), data_synced, dry_run=dry_run, discard_primary_data=discard_primary_data
+    )
     if as_json:
         click.echo(json.dumps({"incident": incident_id, **facts}, indent=2, default=str))
+    elif dry_run:
+        render_failback_plan(facts)
     else:
         mark = "[green]ok[/]" if facts["ok"] else "[red]FAILED[/]"
         out.print(f"{mark} {facts['detail']} (journaled in {incident_id})")
+        render_comparison(facts.get("comparison") or {})
+    if dry_run:
+        sys.exit(0 if facts["ready"] else 1)
     sys.exit(0 if facts["ok"] else 1)
+
+
+def render_comparison(cmp: dict) -> None:
+    if not cmp:
+        return
+    mark = "[green]equal[/]" if cmp.get("same") else "[red]DIFFERENT[/]"
+    out.print(f"  comparison: {cmp.get('tables')} tables, {cmp.get('rows')} rows on the standby: {mark}")
+    for d in cmp.get("differ") or []:
+        out.print(f"    {d['table']}: standby {d['standby']}, primary {d['primary']}")
+
+
+def render_failback_plan(plan: dict) -> None:
+    if "seed" not in plan:  # the service IP is back on the primary already
+        out.print(f"[bold]failback[/]: the cutover is done; left: {', '.join(plan['steps']) or 'nothing'}")
+        return
+    out.print(f"[bold]failback plan[/]: {plan['standby']} -> {plan['primary']} (incident {plan['incident']})")
+    seed = plan["seed"]
+    if seed["done"]:
+        lag = plan["lag"]
+        out.print(
+            f"  seed: done; replicating: {lag['replicating']}, {lag.get('seconds_behind')} s behind, "
+            f"{lag.get('differing_tables')} table(s) still differ"
+        )
+    else:
+        out.print(f"  seed: {seed['how']}")
+        out.print(
+            f"        from {seed['source']} at GTID {seed['standby_gtid']}: "
+            f"{seed['tables']} tables, {seed['rows']} rows"
+        )
+    out.print(
+        f"  steps: {', '.join(plan['steps'])}"
+        + (f" (done: {', '.join(plan['done'])})" if plan["done"] else "")
+    )
+    out.print(f"  expected freeze: {plan['expected_freeze']}")
+    out.print(f"  compared: {plan['compared']}")
+    newer = plan.get("primary_newer")
+    if newer is not None:
+        out.print(
+            f"  visits on the main server after {newer['after']} "
+            f"(the standby never had them): {newer['count']}"
+        )
+    if plan["refusal"]:
+        out.print(f"[red]not ready[/]: {plan['refusal']}")
+    else:
+        out.print("[green]ready to fail back[/]")

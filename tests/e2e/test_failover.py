@@ -26,6 +26,7 @@ from orchestrator.lab import paths, podman
 from orchestrator.runs import process_start
 from orchestrator.secrets import secret_values
 from tests.e2e.conftest import REPO, SIMRS, clients, fresh_lab, lab_left_dirty, simrs, simrs_json, status
+from tests.e2e.test_failback import check_failback_with_the_data
 
 
 @pytest.fixture
@@ -222,17 +223,6 @@ def check_no_secret_anywhere(home: Path, since: float, ps_text: str, incident: s
     assert not [i for i, s in enumerate(sorted(secrets)) if s in ps_text]
 
 
-def check_failback() -> None:
-    """Back to the repaired primary (the test stands for the person who moved the data back)."""
-    assert simrs("failback", timeout=300).returncode == 2  # no --data-synced: refused, nothing moved
-    assert status()["service_ip_owners"] == ["simrs-standby"]
-    res = simrs("failback", "--data-synced", "--json", timeout=900)
-    assert res.returncode == 0, res.stderr
-    assert json.loads(res.stdout)["served_by"] == "simrs-primary"
-    assert status()["service_ip_owners"] == ["simrs-primary"]
-    assert set(served_by().values()) == {"simrs-primary"}
-
-
 def test_failover_restores_the_last_good_backup_replays_binlogs_and_never_shares_the_ip(home, fresh):
     """Also issue 18.4, at no extra lab run: every file this run wrote and `ps` on the standby while
     it restores hold no lab secret (check_no_secret_anywhere); the sets are encrypted to the lab's
@@ -296,7 +286,7 @@ def test_failover_restores_the_last_good_backup_replays_binlogs_and_never_shares
     assert sum(again.changed.values()) == 0, again.changed
 
     check_the_old_primary_comes_back_without_the_ip(home, view["id"])
-    check_failback()
+    check_failback_with_the_data(home, view["id"])  # issue 13 (tests/e2e/test_failback.py)
     simrs("lab", "workload", "stop")
     check_no_secret_anywhere(home, began, ps_text, view["id"])
 
