@@ -430,7 +430,7 @@ def write_inventory(spec: LabSpec) -> None:
     if not link.is_symlink():
         link.symlink_to(REPO_INVENTORY / "group_vars")
     if spec.power != "podman":
-        _write_bmc_host_vars(target, spec)
+        write_bmc_host_vars(target, spec, bmc_login()["password"])
 
 
 # ---- the servers' BMCs (orchestrator/lab/bmc.py) ---------------------------------------------
@@ -464,10 +464,9 @@ def start_bmcs(spec: LabSpec) -> None:
     bmc.start(bmc_dir())
 
 
-def _write_bmc_host_vars(target: Path, spec: LabSpec) -> None:
+def write_bmc_host_vars(target: Path, spec: LabSpec, secret: str) -> None:
     """The BMC password per server (a Vault value in a real inventory), and the admin machine's
     Python for the BMC modules (pyghmi is installed with simrs)."""
-    secret = bmc_login()["password"]
     host_vars = target / "host_vars"
     host_vars.mkdir(exist_ok=True)
     for h in topology.hosts(spec):

@@ -151,19 +151,26 @@ def test_every_command_refuses_a_bad_inventory_before_anything_runs(bad, tmp_pat
     assert not journal.exists() or Journal(journal).incidents() == []
 
 
-@pytest.mark.parametrize(("clients", "connection"), [(3, "podman"), (20, "podman"), (3, "ssh")])
-def test_the_lab_inventory_lab_up_writes_passes(clients, connection, tmp_path):
-    """`simrs lab up --clients N` writes its own inventory (hosts.yml beside the lab's group_vars):
-    it must pass the same check, read by the real ansible-inventory."""
+@pytest.mark.parametrize(
+    ("clients", "connection", "power"),
+    [(3, "podman", "mixed"), (20, "podman", "podman"), (3, "ssh", "mixed")],
+)
+def test_the_lab_inventory_lab_up_writes_passes(clients, connection, power, tmp_path):
+    """`simrs lab up --clients N` writes its own inventory (hosts.yml beside the lab's group_vars,
+    and with BMC power the BMC password in host_vars): it must pass the same check, read by the
+    real ansible-inventory."""
     import shutil  # noqa: PLC0415
 
-    from orchestrator.lab import topology  # noqa: PLC0415
+    from orchestrator.lab import lab, topology  # noqa: PLC0415
     from orchestrator.lab.lab import LabSpec  # noqa: PLC0415
 
     target = tmp_path / "inventory"
     shutil.copytree(REPO / "inventory" / "lab" / "group_vars", target / "group_vars")
-    spec = LabSpec(clients=clients, connection=connection)
-    (target / "hosts.yml").write_text(topology.render_inventory(spec, str(tmp_path / "ssh")))
+    spec = LabSpec(clients=clients, connection=connection, power=power)
+    hosts = topology.render_inventory(spec, str(tmp_path / "ssh"), ca_path=str(tmp_path / "ca.pem"))
+    (target / "hosts.yml").write_text(hosts)
+    if power != "podman":
+        lab.write_bmc_host_vars(target, spec, "lab-bmc-secret")
     site = load(AnsibleGateway(target, tmp_path / "runs").inventory())
     assert len(site.hospital.clients) == clients
     if connection == "ssh":
