@@ -152,3 +152,17 @@ def test_the_ssh_labs_sshd_takes_keys_only_for_the_one_account():
     assert "PermitRootLogin no" in config
     assert f"AllowUsers {topology.SSH_USER}" in config
     assert "HostKey /etc/ssh/lab/ssh_host_ed25519_key" in config
+
+
+def test_a_large_lab_widens_its_network_and_keeps_every_address_unique():
+    small, large = LabSpec(clients=topology.SMALL_LAB_CLIENTS), LabSpec(clients=200)
+    assert small.subnet == topology.DEFAULT_SUBNET
+    assert large.subnet == topology.WIDE_SUBNET
+    ips = [h.ip for h in topology.hosts(large)]
+    assert len(set(ips)) == len(ips) == 202
+    # The first 90 PCs keep their addresses; the next ones start in the next /24.
+    assert topology.hosts(large)[2 + 89].ip == "198.18.0.110"
+    assert topology.hosts(large)[2 + 90].ip == "198.18.1.1"
+    assert all(not ip.endswith((".0", ".255")) for ip in ips)
+    # The spec read back from the lab's state keeps its network.
+    assert LabSpec(clients=200, subnet=large.subnet).subnet == topology.WIDE_SUBNET
