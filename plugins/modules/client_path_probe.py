@@ -60,8 +60,8 @@ options:
     default: true
   app_command:
     description:
-      - The SIMRS client's own check as argv; it prints simrs-probe's JSON
-        C({"ok", "served_by", "checks": [{"name", "ok", "detail"}]}).
+      - "The SIMRS client's own check as argv; it prints simrs-probe's JSON object with C(ok),
+        C(served_by) and C(checks), a list of C(name), C(ok) and C(detail)."
     type: list
     elements: str
     required: true
@@ -85,8 +85,9 @@ RETURN = r"""
 result:
   description:
     - C(ok) (every check passed), C(failed_check) (the first failing hop, nearest first, or null),
-      C(checks) ({NAME: {ok, detail}} in hop order: link, address, route, resolve, ping, tcp_db,
-      tcp_web, app) and C(served_by) (the server that answered the application check, or null).
+      C(checks) (each check's C(ok) and C(detail) by name, in hop order - link, address, route,
+      resolve, ping, tcp_db, tcp_web, app) and C(served_by) (the server that answered the
+      application check, or null).
   type: dict
   returned: always
 elapsed_ms:
