@@ -58,6 +58,7 @@ class Gateway(Protocol):
         progress: Progress | None = None,
         timeout: int | None = None,
         check: bool = False,
+        forks: int | None = None,
     ) -> Job: ...
 
     def run_parallel(self, runs: list[tuple[str, dict[str, Any]]]) -> list[PlayResult]: ...
@@ -170,9 +171,11 @@ class AnsibleGateway:
         progress: Progress | None = None,
         timeout: int | None = None,
         check: bool = False,
+        forks: int | None = None,
     ) -> RunHandle:
         """Start a playbook in the background (for branches that run in parallel). ``timeout``:
-        its bound in seconds (default DEFAULT_TIMEOUT_S); the run is stopped there."""
+        its bound in seconds (default DEFAULT_TIMEOUT_S); the run is stopped there. ``forks``:
+        hosts worked on at once (default: ansible.cfg's)."""
         import ansible_runner  # noqa: PLC0415 (slow import, only when something runs)
 
         timeout = timeout or DEFAULT_TIMEOUT_S
@@ -213,6 +216,7 @@ class AnsibleGateway:
             quiet=True,
             timeout=timeout,
             cmdline="--check" if check else None,
+            forks=forks,
             # The cancel callback is asked each time the run prints or after this many seconds.
             settings={"suppress_ansible_output": True, "pexpect_timeout": 0.5},
         )

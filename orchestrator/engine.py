@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from orchestrator import interrupt, procedure
+from orchestrator import interrupt, procedure, triage_run
 from orchestrator.ansible import Gateway, Job, PlayResult
 from orchestrator.contract import (
     ACTIONS,
@@ -84,6 +84,7 @@ class Engine(OperatorWord, ServiceIpOwner, Failback):
         self.ui = ui or QuietUI()
         self._prestage_job: Job | None = None
         self._notice_job: Job | None = None  # the paper-mode notice, sent beside the failover
+        self._sweep: tuple[Job, tuple[str, ...], float] | None = None  # triage's rest of the PCs
 
     # -- incidents --
 
@@ -107,6 +108,9 @@ class Engine(OperatorWord, ServiceIpOwner, Failback):
                 if self._notice_job is not None:  # an error: sent again after the steps on resume
                     self._notice_job.cancel()
                     self._notice_job = None
+                if self._sweep is not None:  # read-only, for the report: not worth a wait
+                    self._sweep[0].cancel()
+                    self._sweep = None
                 self._runs_journaled_in(None)
 
     # -- runs that outlive a process, and a clean stop --
@@ -228,6 +232,9 @@ class Engine(OperatorWord, ServiceIpOwner, Failback):
             if self._notice_job is not None and (action.finished or action.needs_operator):
                 self._finish_notice(inc.id)  # the paper-mode notice, sent beside the failover
                 continue
+            if self._sweep is not None and (action.finished or action.needs_operator):
+                self._finish_sweep(inc.id)  # triage's sweep of the rest, for the report
+                continue
             if action.finished or action.needs_operator:
                 return inc
             if action.kind in STANDBY_ACTIONS and self._drill_running(inc):
@@ -243,6 +250,9 @@ class Engine(OperatorWord, ServiceIpOwner, Failback):
         something was journaled (the incident changed)."""
         if self._notice_job is not None and self._notice_job.done():
             self._finish_notice(inc.id)
+            return True
+        if self._sweep is not None and self._sweep[0].done():
+            self._finish_sweep(inc.id)
             return True
         job = self._prestage_job
         if job is not None and job.done():
@@ -323,13 +333,13 @@ class Engine(OperatorWord, ServiceIpOwner, Failback):
             self._takeover(inc, action, play)
             return
         if play.how == "triage":
-            result = self._triage()
-        else:
-            result = self._run(
-                play.playbook_for(action),
-                refusal_is_a_fact=play.refusal_is_a_fact,
-                **self._options(inc, action, play),
-            )
+            self._triage(inc, play)
+            return
+        result = self._run(
+            play.playbook_for(action),
+            refusal_is_a_fact=play.refusal_is_a_fact,
+            **self._options(inc, action, play),
+        )
         assert play.facts is not None  # noqa: S101  (every row that runs a playbook names its facts)
         fact = play.facts(result, self.hospital, action)
         if play.event == "failover_step":
@@ -391,26 +401,24 @@ class Engine(OperatorWord, ServiceIpOwner, Failback):
         for fact in takeover_facts(result, steps):
             self._fact(inc.id, play.event, self._name_the_other_owner(fact))
 
-    def _triage(self) -> PlayResult:
-        """SOP 1 in one step: the clients' probes and the admin machine's own check run at once
-        (playbooks/triage.yml does the same one after the other, for running it by hand)."""
-        clients, admin = self.gateway.run_parallel(
-            [
-                ("client_probe", {"progress": self.ui.event}),
-                ("admin_check", {"progress": self.ui.event}),
-            ]
-        )
-        for result in (clients, admin):
-            checked(result)
-        return PlayResult(
-            "triage",
-            clients.status if clients.status != "successful" else admin.status,
-            clients.rc or admin.rc,
-            {**clients.hosts, **{h: o for h, o in admin.hosts.items() if h == "localhost"}},
-            {**clients.data, "localhost": admin.data.get("localhost", {})},
-            max(clients.seconds, admin.seconds),
-            "; ".join(x for x in (clients.explanation, admin.explanation) if x),
-        )
+    def _triage(self, inc: Incident, play: Play) -> None:
+        """SOP 1 in one step: the reporter and a few PCs per unit, beside the admin machine's own
+        check, decide; the rest are swept in the background for the report (triage_run.py;
+        playbooks/triage.yml probes every PC, then the admin view, for running it by hand)."""
+        if self._sweep is not None:  # an earlier triage's sweep (the verification after a repair)
+            self._finish_sweep(inc.id)
+        fact, left = triage_run.first_look(self.gateway, self.hospital, inc.reporter, self.ui.event)
+        self._fact(inc.id, play.event, fact)
+        if left:
+            self._sweep = (triage_run.start_sweep(self.gateway, left, self.ui.event), left, self.now())
+
+    def _finish_sweep(self, incident_id: str) -> None:
+        sweep, self._sweep = self._sweep, None
+        if sweep is None:
+            return
+        job, hosts, since = sweep
+        result = job.wait()
+        self._fact(incident_id, "triage_sweep", triage_run.sweep_fact(result, hosts, self.now() - since))
 
     def _run(self, playbook: str, *, refusal_is_a_fact: bool = False, **kwargs: Any) -> PlayResult:
         result = self.gateway.run(playbook, progress=self.ui.event, **kwargs)

@@ -50,6 +50,7 @@ class Hospital:
     info: dict[str, Any] = field(default_factory=dict)  # simrs_hospital: name, address, head of unit
     prestage: bool = True  # simrs_prestage: ready the standby during the repair window
     units: dict[str, str] = field(default_factory=dict)  # client PC -> its unit (simrs_unit)
+    triage_per_unit: int = 2  # simrs_triage_per_unit: PCs per unit probed before the verdict
 
     @classmethod
     def from_inventory(cls, raw: dict[str, Any]) -> Hospital:
@@ -76,6 +77,7 @@ class Hospital:
             },
             prestage and standby[0] is not None,
             {pc: str(hostvars.get(pc, {}).get("simrs_unit") or pc) for pc in groups["simrs_clients"]},
+            int(anyvars.get("simrs_triage_per_unit", 2)),
         )
 
 
@@ -283,6 +285,7 @@ def _settings(c: _Checker, v: dict[str, Any]) -> None:
     if prestage is not None and not isinstance(prestage, bool) and not _templated(prestage):
         c.say("simrs_prestage", None, f"must be true or false, not {prestage!r}")
     c.choice("notify_lang", None, v.get("notify_lang"), ("id", "en"))
+    c.whole("simrs_triage_per_unit", None, v.get("simrs_triage_per_unit"), 1, 50, "PCs")
     timeout = v.get("simrs_check_timeout_seconds")
     if (
         timeout is not None

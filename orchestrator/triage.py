@@ -1,5 +1,10 @@
 """SOP steps 1 and 3 as pure decisions: do the other PCs have the same problem, does the admin
-machine; is the server computer online. ``classify_from_data`` reads a journaled triage fact."""
+machine; is the server computer online. ``classify_from_data`` reads a journaled triage fact.
+
+Triage does not grow with the hospital: the first question needs a sample, not every PC.
+``sample`` picks the reporter and a few PCs per unit; ``decisive`` says whether their answers
+(with the admin machine's view) settle the verdict, else the rest is probed before deciding;
+``rest`` is swept afterwards, for the report only."""
 
 from __future__ import annotations
 
@@ -7,6 +12,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+# PCs probed per unit before the verdict (simrs_triage_per_unit), besides the reporter.
+DEFAULT_PER_UNIT = 2
+# PCs besides the reporter that must answer (reachable, probed) for a sample to settle the verdict:
+# a switched-off PC says nothing about the SIMRS.
+MIN_OTHER_ANSWERS = 2
 
 # Checks past the network: a PC failing only here reached the server's ports.
 APP_CHECKS = frozenset({"app", "login", "web"})
@@ -100,6 +111,57 @@ def classify(
     return Classification(Verdict.SERVER, names, evidence, summary)
 
 
+def sample(
+    clients: Iterable[str], units: dict[str, str], reporter: str, per_unit: int = DEFAULT_PER_UNIT
+) -> tuple[str, ...]:
+    """The PCs probed before the verdict: the reporter, then the first ``per_unit`` PCs of each
+    unit (inventory order; a PC without a unit is its own). Its size grows with the units, not
+    with the PCs."""
+    if per_unit < 1:
+        raise ValueError(f"per_unit must be at least 1, not {per_unit}")
+    order = list(clients)
+    chosen = [reporter] if reporter in order else []
+    taken = {units.get(pc) or pc: 1 for pc in chosen}
+    for pc in order:
+        unit = units.get(pc) or pc
+        if pc not in chosen and taken.get(unit, 0) < per_unit:
+            chosen.append(pc)
+            taken[unit] = taken.get(unit, 0) + 1
+    return tuple(chosen)
+
+
+def rest(clients: Iterable[str], probed: Iterable[str]) -> tuple[str, ...]:
+    """The PCs not probed yet (swept after the verdict, for the report), in inventory order."""
+    seen = set(probed)
+    return tuple(pc for pc in clients if pc not in seen)
+
+
+def decisive(facts: Iterable[ClientFact], reporter: str, total: int) -> bool:
+    """Whether the sample's answers settle SOP 1: every PC was probed, or at least
+    MIN_OTHER_ANSWERS PCs besides the reporter answered (reached and probed, whatever they found).
+    Otherwise (the others are switched off or unreachable from here) the rest is probed before
+    the verdict: a sample of silent PCs cannot tell a network fault from PCs that are off."""
+    facts = list(facts)
+    if len(facts) >= total:
+        return True
+    answered = [c for c in facts if c.host != reporter and not c.unreachable]
+    return len(answered) >= MIN_OTHER_ANSWERS
+
+
+def facts_from_data(clients: dict[str, Any]) -> list[ClientFact]:
+    """The ClientFacts of a journaled ``clients`` mapping (a triage fact's or a sweep's)."""
+    return [
+        ClientFact(
+            host=h,
+            ok=bool(v.get("ok")),
+            unreachable=bool(v.get("unreachable")),
+            failed_check=v.get("failed_check"),
+            detail=str(v.get("detail", "")),
+        )
+        for h, v in sorted(clients.items())
+    ]
+
+
 def server_state(reachable: bool, problems: Iterable[str]) -> ServerState:
     """SOP step 3: is the server computer online? HOST_DOWN when it cannot be reached at all."""
     if not reachable:
@@ -108,15 +170,6 @@ def server_state(reachable: bool, problems: Iterable[str]) -> ServerState:
 
 
 def classify_from_data(data: dict[str, Any]) -> Classification:
-    clients = [
-        ClientFact(
-            host=h,
-            ok=bool(v.get("ok")),
-            unreachable=bool(v.get("unreachable")),
-            failed_check=v.get("failed_check"),
-            detail=str(v.get("detail", "")),
-        )
-        for h, v in sorted(data.get("clients", {}).items())
-    ]
+    clients = facts_from_data(data.get("clients", {}))
     admin = data.get("admin", {})
     return classify(clients, bool(admin.get("ok")), admin.get("failed_check"))

@@ -34,6 +34,11 @@ SMTP_PORT = 18025
 REPO_INVENTORY = Path(__file__).resolve().parents[2] / "inventory" / "lab"
 SCHEMA = "/usr/local/share/simrs/schema.sql"
 PROBE_TIMEOUT = 2.0
+# What the lab needs of this machine's memory: the servers, Ansible and the admin machine's own
+# work (RESERVE_MB), and each light client PC (a container running sleep under an init: conmon,
+# catatonit, its network namespace; CLIENT_MB is a generous bound).
+RESERVE_MB = 4096
+CLIENT_MB = 24
 
 Progress = Callable[[str], None]
 
@@ -263,9 +268,36 @@ def leftovers(spec: LabSpec) -> bool:
     return bool(containers) or network or state_file().exists() or mounted
 
 
+def available_mb(meminfo: Path = Path("/proc/meminfo")) -> int:
+    """This machine's available memory in MB (MemAvailable)."""
+    for line in meminfo.read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) // 1024
+    raise LabError(f"cannot read MemAvailable from {meminfo}")
+
+
+def max_clients(free_mb: int) -> int:
+    """How many client PCs a lab may have with free_mb of memory available (at most MAX_CLIENTS)."""
+    return max(0, min(topology.MAX_CLIENTS, (free_mb - RESERVE_MB) // CLIENT_MB))
+
+
+def require_room(spec: LabSpec, free_mb: int | None = None) -> None:
+    """Refuse (exit 2), before anything is created, a lab this machine cannot hold."""
+    free_mb = available_mb() if free_mb is None else free_mb
+    room = max_clients(free_mb)
+    if spec.clients > room:
+        raise LabError(
+            f"--clients {spec.clients} is more than this machine can hold now: {free_mb} MB of memory "
+            f"is available, the lab keeps {RESERVE_MB} MB for its servers and Ansible and needs about "
+            f"{CLIENT_MB} MB per client PC, so at most {room}. Use fewer client PCs or free memory.",
+            exit_code=2,
+        )
+
+
 def up(spec: LabSpec, progress: Progress = _quiet) -> dict:
     hostfs.require_root()
     podman.require_podman()
+    require_room(spec)
     state = load_state()
     if state is not None and state.get("phase") == "ready":
         raise LabError(
@@ -329,12 +361,18 @@ def _build(spec: LabSpec, image: str, progress: Progress) -> None:
         progress("SSH: a login key and a host key per host (known_hosts in the lab's state)")
         make_ssh_keys(spec)
     progress(f"creating {len(lab_hosts)} hosts")
+    created = time.monotonic()
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(lambda h: _create(spec, h, image), lab_hosts))
+    progress(f"created {len(lab_hosts)} hosts in {time.monotonic() - created:.0f} s")
     # The standby stays created but never started: a cold standby is powered off.
     progress("powering on the primary server and the client PCs")
     names = [h.name for h in lab_hosts if h.role != "standby"]
-    podman.run("start", *names, timeout=180)
+    podman.run("start", names[0], timeout=180)  # the primary first: it boots while the PCs start
+    clients = names[1:]
+    batches = [clients[i : i + 25] for i in range(0, len(clients), 25)]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(lambda batch: podman.run("start", *batch, timeout=180), batches))
     if spec.connection == "ssh":
         for h in lab_hosts:
             if h.role == "client":
@@ -371,16 +409,19 @@ def _build(spec: LabSpec, image: str, progress: Progress) -> None:
     wait_serving(spec)
 
 
-def wait_serving(spec: LabSpec, timeout: float = 60) -> None:
-    """Until every running client PC reaches the SIMRS through the service IP."""
+def wait_serving(spec: LabSpec, timeout: float | None = None) -> None:
+    """Until every running client PC reaches the SIMRS through the service IP. A PC that did once
+    is not asked again (a large lab's round of probes takes a while by itself)."""
     clients = [
         h.name for h in topology.hosts(spec) if h.role == "client" and container_state(h.name) == "running"
     ]
-    wait_for(
-        "the clients to reach the SIMRS",
-        lambda: all(p.ok for p in probe_clients(clients).values()),
-        timeout=timeout,
-    )
+    waiting = set(clients)
+
+    def all_served() -> bool:
+        waiting.difference_update(n for n, p in probe_clients(sorted(waiting)).items() if p.ok)
+        return not waiting
+
+    wait_for("the clients to reach the SIMRS", all_served, timeout=timeout or 60 + len(clients))
 
 
 BACKUP_KEY_VARS = REPO_INVENTORY / "group_vars" / "all" / "backup_key.yml"
@@ -584,7 +625,7 @@ def _teardown(spec: LabSpec, progress: Progress) -> None:
     names = podman.run("ps", "-aq", "--filter", f"label={LABEL}", check=False).out.split()
     if names:
         progress(f"removing {len(names)} containers")
-        podman.run("rm", "-f", "-t", "0", *names, timeout=180)
+        podman.run("rm", "-f", "-t", "0", *names, timeout=180 + len(names))
     if podman.run("network", "exists", spec.network, check=False).ok:
         progress(f"removing network {spec.network}")
         podman.run("network", "rm", "-f", spec.network)

@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 
 # The first units are the SOP's own examples; larger labs cycle through more hospital units.
 UNITS = ("kasir", "pendaftaran", "farmasi", "poli", "laboratorium", "radiologi", "igd", "ranap")
-MAX_CLIENTS = 90
+# Up to SMALL_LAB_CLIENTS client PCs fit the default /24 (198.18.0.21-110, below podman's own range);
+# a larger lab (the triage bench: 100, 200 PCs) widens the network to a /22 and puts the further
+# PCs in 198.18.1-3.x. MAX_CLIENTS is what the addresses allow; lab.py also refuses a count this
+# machine's memory cannot hold.
+SMALL_LAB_CLIENTS = 90
+MAX_CLIENTS = 500
+DEFAULT_SUBNET = "198.18.0.0/24"
+WIDE_SUBNET = "198.18.0.0/22"
 MAX_PATIENTS = 2_000_000
 
 # Lab-only credentials for a synthetic hospital. A real hospital keeps these in Ansible Vault
@@ -62,7 +69,7 @@ class LabSpec:
     clients: int = 3
     patients: int = 500
     network: str = "simrs-lab"
-    subnet: str = "198.18.0.0/24"  # RFC 2544 benchmark range, on an internal network only
+    subnet: str = DEFAULT_SUBNET  # RFC 2544 benchmark range, on an internal network only
     ip_range: str = "198.18.0.128/25"  # podman's own assignments; our fixed addresses are below
     service_ip: str = "198.18.0.10"
     server_name: str = "simrs-server"
@@ -86,6 +93,8 @@ class LabSpec:
             raise ValueError(f"clients must be between 1 and {MAX_CLIENTS}, not {self.clients}")
         if not 1 <= self.patients <= MAX_PATIENTS:
             raise ValueError(f"patients must be between 1 and {MAX_PATIENTS}, not {self.patients}")
+        if self.clients > SMALL_LAB_CLIENTS and self.subnet == DEFAULT_SUBNET:
+            object.__setattr__(self, "subnet", WIDE_SUBNET)  # frozen: set once, here
 
     @property
     def prefix(self) -> int:
@@ -101,6 +110,15 @@ def client_name(index: int) -> tuple[str, str]:
     return f"{unit}-{index // len(UNITS) + 1:02d}", unit
 
 
+def client_offset(index: int) -> int:
+    """The index-th client PC's offset in the lab's network: .21-.110 of the first /24, then
+    .1-.254 of each next /24 (a wide lab's)."""
+    if index < SMALL_LAB_CLIENTS:
+        return 21 + index
+    block, last = divmod(index - SMALL_LAB_CLIENTS, 254)
+    return 256 * (block + 1) + last + 1
+
+
 def hosts(spec: LabSpec) -> list[Host]:
     result = [
         Host("simrs-primary", "primary", spec.address(11)),
@@ -108,7 +126,7 @@ def hosts(spec: LabSpec) -> list[Host]:
     ]
     for i in range(spec.clients):
         name, unit = client_name(i)
-        result.append(Host(name, "client", spec.address(21 + i), unit))
+        result.append(Host(name, "client", spec.address(client_offset(i)), unit))
     return result
 
 

@@ -78,6 +78,7 @@ def test_the_shipped_inventories_pass_as_ansible_reads_them(name, tmp_path):
         ),
         ({"simrs_db_port": 0}, "simrs_db_port (simrs-primary)"),
         ({"notify_lang": "jv"}, "notify_lang: must be one of id, en"),
+        ({"simrs_triage_per_unit": 0}, "simrs_triage_per_unit: must be a whole number of PCs from 1"),
         ({"notify_channels": [{"type": "sms"}]}, "notify_channels[0].type: must be one of screen"),
         ({"notify_channels": [{"type": "webhook", "url": "wa-gateway"}]}, "notify_channels[0].url"),
         ({"backup_disk": {"label": "X", "mount_point": "media"}}, "backup_disk.mount_point"),

@@ -163,3 +163,17 @@ def test_a_debian_11_lab_has_its_own_image_and_inventory():
     assert lab.inventory_path(spec) != lab.REPO_INVENTORY
     with pytest.raises(ValueError, match="os must be one of bookworm, bullseye"):
         LabSpec(os="buster")
+
+
+def test_a_large_lab_widens_its_network_and_keeps_every_address_unique():
+    small, large = LabSpec(clients=topology.SMALL_LAB_CLIENTS), LabSpec(clients=200)
+    assert small.subnet == topology.DEFAULT_SUBNET
+    assert large.subnet == topology.WIDE_SUBNET
+    ips = [h.ip for h in topology.hosts(large)]
+    assert len(set(ips)) == len(ips) == 202
+    # The first 90 PCs keep their addresses; the next ones start in the next /24.
+    assert topology.hosts(large)[2 + 89].ip == "198.18.0.110"
+    assert topology.hosts(large)[2 + 90].ip == "198.18.1.1"
+    assert all(not ip.endswith((".0", ".255")) for ip in ips)
+    # The spec read back from the lab's state keeps its network.
+    assert LabSpec(clients=200, subnet=large.subnet).subnet == topology.WIDE_SUBNET
