@@ -122,6 +122,15 @@ def run_the_scheduled_backup_on_a_systemd_admin_machine(inventory: Path, tmp_pat
         assert f"LoadCredential=vault:{vault}" in on_admin(
             "cat /etc/systemd/system/simrs-backup-dump.service"
         )
+        # This container's systemd runs on cgroup v1 with no release agent, so it never hears that
+        # a unit's cgroup emptied: the SSH master Ansible leaves for ControlPersist ends on SIGTERM,
+        # yet systemd waits TimeoutStopSec and calls the run a timeout (reproduced with a plain
+        # `ansible -m ping` unit). A real admin machine (cgroup v2) needs no such drop-in.
+        drop_in = "/etc/systemd/system/simrs-backup-dump.service.d"
+        on_admin(
+            f"mkdir -p {drop_in} && printf '[Service]\\nKillMode=process\\n' > {drop_in}/lab-cgroup-v1.conf"
+            " && systemctl daemon-reload"
+        )
         code = on_admin("systemctl start simrs-backup-dump.service; echo $?")  # a oneshot: waits for it
         log = on_admin("journalctl -u simrs-backup-dump.service --no-pager -o short-monotonic")
         assert code == "0", log[-4000:]
@@ -129,7 +138,8 @@ def run_the_scheduled_backup_on_a_systemd_admin_machine(inventory: Path, tmp_pat
         assert "lab vault password" not in log
         refused = subprocess.run(
             ["podman", "exec", ADMIN, "systemd-run", "--wait", "--pipe", "--quiet", "--collect",
-             "--setenv=SIMRS_LANG=en", str(simrs_bin), "-i", str(hospital), "backup", "run"],
+             "-p", "KillMode=process", "--setenv=SIMRS_LANG=en",
+             str(simrs_bin), "-i", str(hospital), "backup", "run"],
             capture_output=True, text=True, timeout=300, check=False,
         )  # fmt: skip
         assert refused.returncode == 2, refused.stderr
