@@ -24,8 +24,9 @@ description:
     already. While another host answers, nothing is changed and RV(dad.free) is false (the caller
     refuses, naming RV(dad.answered_by)).
   - Otherwise adds O(address)/O(prefix) next to the other addresses when it is not there, sends
-    gratuitous ARP (C(arping -U) and C(arping -A) at once, O(garp_count) each), and with
-    O(persistent) writes O(env_content) to O(env_file) and enables and starts O(unit).
+    gratuitous ARP (C(arping -U) and C(arping -A) at once, O(garp_count) each, one a second: the
+    first of each at once, the rest after the call returned), and with O(persistent) writes
+    O(env_content) to O(env_file) and enables and starts O(unit).
   - Looks at the addresses again and returns both views.
   - In check mode only the look and the detection run.
 version_added: 0.4.0
@@ -113,7 +114,9 @@ added:
   type: bool
   returned: always
 garp_sent:
-  description: Gratuitous ARP packets sent (requests plus replies; 0 in check mode or when refused).
+  description:
+    - Gratuitous ARP packets sent (requests plus replies; 0 in check mode or when refused). The
+      first request and reply are out when the call returns, the rest follow one a second.
   type: int
   returned: always
 persistence_changed:
@@ -126,8 +129,13 @@ import json
 import os
 import re
 import subprocess
+import tempfile
+import time
 
 from ansible.module_utils.basic import AnsibleModule
+
+# How long a starting announcement may take to fail (arping fails within milliseconds).
+GARP_START_S = 0.3
 
 REPLY = re.compile(r"reply from \S+ \[([0-9A-Fa-f:]{17})\]")
 
@@ -153,18 +161,38 @@ def detect(module: AnsibleModule, p: dict) -> dict:
     return {"ran": True, "free": rc == 0, "answered_by": macs}
 
 
-def announce(module: AnsibleModule, p: dict) -> int:
-    """Unsolicited requests and replies at once (clients differ in which they accept)."""
+def announce(module: AnsibleModule, p: dict) -> list:
+    """Unsolicited requests and replies at once (clients differ in which they accept), started in
+    their own session: each sends its first packet at once and the rest one a second, after this
+    call has returned (arping waits a second after its last packet; the takeover does not wait with
+    it). Returns the processes, for ``announced``."""
     base = ["arping", "-c", str(p["garp_count"]), "-I", p["interface"], p["address"]]
-    procs = [
-        subprocess.Popen([base[0], flag, *base[1:]], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        for flag in ("-U", "-A")
-    ]
-    for proc in procs:
-        _, err = proc.communicate()
-        # arping exits 1 when nobody replies, which is normal for an announcement.
-        if proc.returncode not in (0, 1):
-            module.fail_json(msg=f"gratuitous ARP failed (rc {proc.returncode}): {err.decode().strip()}")
+    procs = []
+    for flag in ("-U", "-A"):
+        err = tempfile.TemporaryFile()  # noqa: SIM115  (the announcement's own, read on failure)
+        proc = subprocess.Popen(
+            [base[0], flag, *base[1:]],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,
+        )
+        procs.append((proc, err))
+    return procs
+
+
+def announced(module: AnsibleModule, p: dict, procs: list, began: float) -> int:
+    """The announcements that failed at their start (a wrong option, no permission, no interface)
+    fail the call; those still sending finish alone. arping exits 1 when nobody replies, which is
+    normal for an announcement."""
+    for proc, err in procs:
+        while proc.poll() is None and time.monotonic() - began < GARP_START_S:
+            time.sleep(0.02)
+        if proc.returncode not in (None, 0, 1):
+            err.seek(0)
+            why = err.read().decode(errors="replace").strip()
+            module.fail_json(msg=f"gratuitous ARP failed (rc {proc.returncode}): {why}")
+        err.close()
     return p["garp_count"] * 2
 
 
@@ -242,10 +270,12 @@ def main() -> None:
                 module.fail_json(msg=f"ip addr add {cidr} dev {p['interface']} failed: {why}")
             out["added"] = True
         # Sent on every run: a run resumed after a crash between the add and the announcement
-        # must still announce.
-        out["garp_sent"] = announce(module, p)
+        # must still announce. The boot-time configuration is written while they go out.
+        began = time.monotonic()
+        procs = announce(module, p)
         if p["persistent"]:
             out["persistence_changed"] = persist(module, p)
+        out["garp_sent"] = announced(module, p, procs, began)
     out["addresses_after"] = addresses(module, p["interface"])
     module.exit_json(changed=out["added"] or out["persistence_changed"], **out)
 
