@@ -22,6 +22,7 @@ from typing import Any
 from orchestrator import contract, incidents
 from orchestrator.ansible import Gateway, PlayResult
 from orchestrator.errors import InputError
+from orchestrator.i18n import N_
 from orchestrator.inventory import Hospital
 from orchestrator.journal import Journal
 from orchestrator.procedure import Incident
@@ -85,12 +86,16 @@ class Failback:
     ) -> tuple[dict[str, Any], str]:
         inc = self.serving_incident() or self._unfinished_failback()
         if inc is None:
-            raise InputError("no failover to undo: by the journal, the main server serves the SIMRS")
+            raise InputError(N_("no failover to undo: by the journal, the main server serves the SIMRS"))
         if inc.active:
-            raise InputError(f"incident {inc.id} is still {inc.phase}: let its failover finish first")
+            raise InputError(
+                N_("incident {id} is still {phase}: let its failover finish first").format(
+                    id=inc.id, phase=inc.phase
+                )
+            )
         if data_synced:
             if dry_run:
-                raise InputError("--data-synced moves no data and has no plan: leave out --dry-run")
+                raise InputError(N_("--data-synced moves no data and has no plan: leave out --dry-run"))
             return self._failback_ip_only(inc, by), inc.id
         done = self.failback_done(inc.id)
         started = self.failback_started(inc.id)
@@ -105,7 +110,9 @@ class Failback:
                 fact = self._failback_unfreeze(inc.id)
                 if not fact["ok"]:
                     raise InputError(
-                        f"the standby stays read-only and could not be unfrozen: {fact['detail']}"
+                        N_("the standby stays read-only and could not be unfrozen: {detail}").format(
+                            detail=fact["detail"]
+                        )
                     )
             refusal = self._failback_refusal(look, done, "cutover" in started, discard_primary_data)
             if refusal:
@@ -245,41 +252,43 @@ class Failback:
     ) -> str | None:
         p, s = look["primary"], look["standby"]
         if not look["primary_answers"]:
-            return (
-                f"the main server {p} or its MariaDB does not answer ({look['primary_why']}): repair it and "
+            return N_(
+                "the main server {host} or its MariaDB does not answer ({why}): repair it and "
                 "power it on first; nothing was changed"
-            )
+            ).format(host=p, why=look["primary_why"])
         if not look["standby_answers"]:
-            return (
-                f"the standby {s} or its MariaDB does not answer ({look['standby_why']}); nothing was changed"
-            )
+            return N_(
+                "the standby {host} or its MariaDB does not answer ({why}); nothing was changed"
+            ).format(host=s, why=look["standby_why"])
         moved = look["primary_holds_ip"] and not look["standby_holds_ip"]
         if not (cutover_started and moved):  # a cutover cut off after the IP moved is finished by a rerun
             if look["primary_holds_ip"]:
-                return (
-                    f"the main server {p} holds the service IP: it must not, before the failback "
+                return N_(
+                    "the main server {host} holds the service IP: it must not, before the failback "
                     "(`simrs guard` takes it away); nothing was changed"
-                )
+                ).format(host=p)
             if not look["standby_holds_ip"]:
-                return (
-                    f"the standby {s} is not the active server (it does not hold the service IP): "
+                return N_(
+                    "the standby {host} is not the active server (it does not hold the service IP): "
                     "nothing to fail back from; nothing was changed"
-                )
+                ).format(host=s)
         if "seed" not in done and not discard_primary_data:
             newer = look["primary_newer"]
             if newer is None:
-                return (
-                    f"cannot tell whether the main server {p} holds visits the standby never had "
+                return N_(
+                    "cannot tell whether the main server {host} holds visits the standby never had "
                     "(the failover journaled no restored visit): compare by hand, then run again "
                     "with --discard-primary-data; nothing was changed"
-                )
+                ).format(host=p)
             if newer.get("count"):
-                return (
-                    f"the main server {p} holds {newer['count']} visit(s) registered after the newest "
-                    f"one the standby was restored with ({newer['after']}), e.g. "
-                    f"{', '.join(newer['sample'][:5])}: the failback would overwrite them with the "
+                return N_(
+                    "the main server {host} holds {count} visit(s) registered after the newest "
+                    "one the standby was restored with ({after}), e.g. "
+                    "{sample}: the failback would overwrite them with the "
                     "standby's data. Save what you need from them, then run again with "
                     "--discard-primary-data; nothing was changed"
+                ).format(
+                    host=p, count=newer["count"], after=newer["after"], sample=", ".join(newer["sample"][:5])
                 )
         return None
 
@@ -289,11 +298,11 @@ class Failback:
         started = "cutover" in self.failback_started(inc.id)
         refusal = self._failback_refusal(look, done, started, discard_primary_data)
         if look["primary_reachable"] and not look["primary_answers"]:
-            refusal = (
-                f"the main server's MariaDB does not answer ({look['primary_why'][:200]}): a real run "
+            refusal = N_(
+                "the main server's MariaDB does not answer ({why}): a real run "
                 "starts it (without the SIMRS app nor the service IP) to read and seed it; the dry run "
                 "starts nothing"
-            )
+            ).format(why=look["primary_why"][:200])
         cmp = comparison(look["tables"])
         seeded = "seed" in done and not look["reseed"]
         return {
@@ -446,11 +455,18 @@ class Failback:
             "by": by,
             "ok": ok,
             "detail": (
-                f"back on the main server {self.hospital.primary}: nothing lost, "
-                f"{(cut.get('comparison') or {}).get('tables', 0)} tables equal, write freeze "
-                f"{cut.get('freeze_seconds')} s"
+                N_(
+                    "back on the main server {host}: nothing lost, {tables} tables equal, "
+                    "write freeze {freeze} s"
+                ).format(
+                    host=self.hospital.primary,
+                    tables=(cut.get("comparison") or {}).get("tables", 0),
+                    freeze=cut.get("freeze_seconds"),
+                )
                 if ok
-                else f"stopped at {last.get('step')}: {last.get('detail')}"
+                else N_("stopped at {step}: {detail}").format(
+                    step=last.get("step"), detail=last.get("detail")
+                )
             ),
             "with_data": True,
             "served_by": cut.get("served_by"),

@@ -13,7 +13,7 @@ from orchestrator.cli import base
 from orchestrator.cli.base import err, handle_errors, main, out
 from orchestrator.cli.incident_cmd import RichUI, render_incident
 from orchestrator.errors import InputError
-from orchestrator.i18n import _
+from orchestrator.i18n import _, marked
 
 
 @main.command("failover")
@@ -164,9 +164,15 @@ def failback(
     engine = base.make_engine(ctx)
     if not (dry_run or yes or data_synced):
         if not sys.stdin.isatty():
-            raise InputError("not a terminal: confirm the failback with --yes (or look first with --dry-run)")
+            raise InputError(
+                _("not a terminal: confirm the failback with --yes (or look first with --dry-run)")
+            )
         click.confirm(
-            f"Seed {engine.hospital.primary} from {engine.hospital.standby} and move the SIMRS back to it?",
+            _(
+                "Seed {primary} from {standby} and move the SIMRS back to it?",
+                primary=engine.hospital.primary,
+                standby=engine.hospital.standby,
+            ),
             abort=True,
             err=True,
         )
@@ -178,8 +184,8 @@ def failback(
     elif dry_run:
         render_failback_plan(facts)
     else:
-        mark = "[green]ok[/]" if facts["ok"] else "[red]FAILED[/]"
-        out.print(f"{mark} {facts['detail']} (journaled in {incident_id})")
+        mark = f"[green]{_('ok')}[/]" if facts["ok"] else f"[red]{_('FAILED')}[/]"
+        out.print(f"{mark} {marked(facts['detail'])} ({_('journaled in {id}', id=incident_id)})")
         render_comparison(facts.get("comparison") or {})
     if dry_run:
         sys.exit(0 if facts["ready"] else 1)
@@ -189,43 +195,79 @@ def failback(
 def render_comparison(cmp: dict) -> None:
     if not cmp:
         return
-    mark = "[green]equal[/]" if cmp.get("same") else "[red]DIFFERENT[/]"
-    out.print(f"  comparison: {cmp.get('tables')} tables, {cmp.get('rows')} rows on the standby: {mark}")
+    mark = f"[green]{_('equal')}[/]" if cmp.get("same") else f"[red]{_('DIFFERENT')}[/]"
+    out.print(
+        "  "
+        + _(
+            "comparison: {tables} tables, {rows} rows on the standby",
+            tables=cmp.get("tables"),
+            rows=cmp.get("rows"),
+        )
+        + f": {mark}"
+    )
     for d in cmp.get("differ") or []:
-        out.print(f"    {d['table']}: standby {d['standby']}, primary {d['primary']}")
+        out.print(
+            "    "
+            + _(
+                "{table}: standby {standby}, primary {primary}",
+                table=d["table"],
+                standby=d["standby"],
+                primary=d["primary"],
+            )
+        )
 
 
 def render_failback_plan(plan: dict) -> None:
     if "seed" not in plan:  # the service IP is back on the primary already
-        out.print(f"[bold]failback[/]: the cutover is done; left: {', '.join(plan['steps']) or 'nothing'}")
+        left = ", ".join(plan["steps"]) or _("nothing")
+        out.print(f"[bold]failback[/]: {_('the cutover is done; left: {left}', left=left)}")
         return
-    out.print(f"[bold]failback plan[/]: {plan['standby']} -> {plan['primary']} (incident {plan['incident']})")
+    out.print(
+        f"[bold]{_('failback plan')}[/]: {plan['standby']} -> {plan['primary']} "
+        f"({_('incident {id}', id=plan['incident'])})"
+    )
     seed = plan["seed"]
     if seed["done"]:
         lag = plan["lag"]
         out.print(
-            f"  seed: done; replicating: {lag['replicating']}, {lag.get('seconds_behind')} s behind, "
-            f"{lag.get('differing_tables')} table(s) still differ"
+            "  "
+            + _(
+                "seed: done; replicating: {replicating}, {behind} s behind, {differ} table(s) still differ",
+                replicating=lag["replicating"],
+                behind=lag.get("seconds_behind"),
+                differ=lag.get("differing_tables"),
+            )
         )
     else:
-        out.print(f"  seed: {seed['how']}")
+        out.print("  " + _("seed: {how}", how=marked(seed["how"])))
         out.print(
-            f"        from {seed['source']} at GTID {seed['standby_gtid']}: "
-            f"{seed['tables']} tables, {seed['rows']} rows"
+            "        "
+            + _(
+                "from {source} at GTID {gtid}: {tables} tables, {rows} rows",
+                source=seed["source"],
+                gtid=seed["standby_gtid"],
+                tables=seed["tables"],
+                rows=seed["rows"],
+            )
         )
     out.print(
-        f"  steps: {', '.join(plan['steps'])}"
-        + (f" (done: {', '.join(plan['done'])})" if plan["done"] else "")
+        "  "
+        + _("steps: {steps}", steps=", ".join(plan["steps"]))
+        + (" (" + _("done: {steps}", steps=", ".join(plan["done"])) + ")" if plan["done"] else "")
     )
-    out.print(f"  expected freeze: {plan['expected_freeze']}")
-    out.print(f"  compared: {plan['compared']}")
+    out.print("  " + _("expected freeze: {freeze}", freeze=marked(str(plan["expected_freeze"]))))
+    out.print("  " + _("compared: {what}", what=marked(str(plan["compared"]))))
     newer = plan.get("primary_newer")
     if newer is not None:
         out.print(
-            f"  visits on the main server after {newer['after']} "
-            f"(the standby never had them): {newer['count']}"
+            "  "
+            + _(
+                "visits on the main server after {after} (the standby never had them): {count}",
+                after=newer["after"],
+                count=newer["count"],
+            )
         )
     if plan["refusal"]:
-        out.print(f"[red]not ready[/]: {plan['refusal']}")
+        out.print(f"[red]{_('not ready')}[/]: {marked(plan['refusal'])}")
     else:
-        out.print("[green]ready to fail back[/]")
+        out.print(f"[green]{_('ready to fail back')}[/]")

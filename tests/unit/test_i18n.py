@@ -194,3 +194,22 @@ def test_a_backfill_refusal_reads_in_indonesian_with_exit_2(monkeypatch, tmp_pat
     res = CliRunner().invoke(cli.main, ["incident", "backfill", inc.id])
     assert "data kertas yang harus diinput ke SIMRS" in res.stdout
     assert "BELUM" in res.stdout
+
+
+def test_the_failback_refusals_reach_the_operator_in_indonesian_with_their_values(monkeypatch):
+    from orchestrator.failback import Failback  # noqa: PLC0415
+
+    look = {
+        "primary": "simrs-primary", "standby": "simrs-standby", "primary_answers": True,
+        "standby_answers": True, "primary_holds_ip": False, "standby_holds_ip": True,
+        "primary_why": "", "standby_why": "",
+        "primary_newer": {"count": 2, "after": "2026-12-03 08:00:00", "sample": ["2026/12/03/000101"]},
+    }  # fmt: skip
+    monkeypatch.setenv("SIMRS_LANG", "en")
+    said = Failback._failback_refusal(None, look, set(), False, False)
+    assert said.startswith("the main server simrs-primary holds 2 visit(s) registered after")
+    monkeypatch.setenv("SIMRS_LANG", "id")
+    shown = i18n.translate_error(said)
+    assert shown.startswith("server utama simrs-primary menyimpan 2 kunjungan yang didaftarkan setelah")
+    assert "(2026-12-03 08:00:00), misalnya 2026/12/03/000101:" in shown
+    assert shown.endswith("--discard-primary-data; tidak ada yang diubah")
