@@ -116,11 +116,13 @@ def check_the_simrs_counts_the_paper_records_typed_in(incident: str, outage_at: 
     counted = after["simrs_count"]
     assert counted["table"] == "reg_periksa"
     assert counted["served_by"] == "simrs-standby"
-    # The standby's own visits before it was verified, within a second of the range's ends (jam_reg
-    # holds whole seconds): between the strict and the loose count.
+    # The standby's own visits before it was verified: between the strict count (a second inside
+    # the range's ends: jam_reg holds whole seconds) and the loose one. The desk records a visit when
+    # its commit returns, which on a busy machine is seconds after the server stamped jam_reg (the
+    # CI rehearsal counted 2 more than a 1-second margin allowed), so the loose count takes 5 s.
     live = [r["t"] for r in record if r.get("server") == "simrs-standby"]
     strict = sum(1 for t in live if start + 1 < t <= end - 1)
-    loose = sum(1 for t in live if start - 1 < t <= end + 1)
+    loose = sum(1 for t in live if start - 5 < t <= end + 5)
     assert counted["count"] - before["simrs_count"]["count"] == len(typed), (counted, before)
     assert len(typed) + strict <= counted["count"] <= len(typed) + loose, (counted, strict, loose)
     res = simrs("incident", "backfill", incident)
