@@ -117,7 +117,9 @@ def run_the_scheduled_backup_on_a_systemd_admin_machine(inventory: Path, tmp_pat
     vault = tmp_path / "vault-password"
     simrs_bin = Path(sys.executable).with_name("simrs")
     started = time.monotonic()
-    with admin_machine(REPO, Path(sys.base_prefix), tmp_path, lab.ssh_dir()):
+    # The venv's own Python, where it is not the system's (/usr is the container's own Debian 12).
+    python = [Path(sys.base_prefix)] if Path(sys.base_prefix) != Path("/usr") else []
+    with admin_machine(REPO, *python, tmp_path, lab.ssh_dir()):
         on_admin(f"{simrs_bin} -i {hospital} --vault-password-file {vault} schedule install --kind systemd")
         assert f"LoadCredential=vault:{vault}" in on_admin(
             "cat /etc/systemd/system/simrs-backup-dump.service"
